@@ -1,0 +1,261 @@
+// overlayts_native: syscalls Node's fs lacks (mknod, utimensat with
+// AT_SYMLINK_NOFOLLOW + UTIME_NOW/UTIME_OMIT, renameat2, makedev helpers).
+// Plain N-API, synchronous. Errors mimic Node's fs errors:
+//   err.code = 'ENOENT', err.errno = -2, err.syscall = 'mknod', err.path = '...', err.dest = '...'
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <node_api.h>
+#include <uv.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)
+#endif
+#ifndef RENAME_WHITEOUT
+#define RENAME_WHITEOUT (1 << 2)
+#endif
+
+#define MAX_ARGS 5
+
+static void throw_errno (napi_env env, int err, const char *syscall_name, const char *path, const char *dest) {
+  const char *code = uv_err_name(-err);
+  const char *desc = uv_strerror(-err);
+  char unknown[32];
+  if (code == NULL || strncmp(code, "Unknown", 7) == 0) {
+    snprintf(unknown, sizeof(unknown), "E%d", err);
+    code = unknown;
+    desc = strerror(err);
+  }
+
+  size_t msg_len = strlen(code) + strlen(desc) + strlen(syscall_name) +
+    (path ? strlen(path) : 0) + (dest ? strlen(dest) : 0) + 32;
+  char *msg = malloc(msg_len);
+  if (msg == NULL) {
+    napi_throw_error(env, code, desc);
+    return;
+  }
+  if (path && dest) snprintf(msg, msg_len, "%s: %s, %s '%s' -> '%s'", code, desc, syscall_name, path, dest);
+  else if (path) snprintf(msg, msg_len, "%s: %s, %s '%s'", code, desc, syscall_name, path);
+  else snprintf(msg, msg_len, "%s: %s, %s", code, desc, syscall_name);
+
+  napi_value msg_v, code_v, error, v;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &msg_v);
+  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &code_v);
+  free(msg);
+  napi_create_error(env, code_v, msg_v, &error);
+  napi_create_int32(env, -err, &v);
+  napi_set_named_property(env, error, "errno", v);
+  napi_set_named_property(env, error, "code", code_v);
+  napi_create_string_utf8(env, syscall_name, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, error, "syscall", v);
+  if (path) {
+    napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &v);
+    napi_set_named_property(env, error, "path", v);
+  }
+  if (dest) {
+    napi_create_string_utf8(env, dest, NAPI_AUTO_LENGTH, &v);
+    napi_set_named_property(env, error, "dest", v);
+  }
+  napi_throw(env, error);
+}
+
+// Returns a malloc'ed NUL-terminated path from a string or Buffer argument, or NULL (exception pending).
+static char * get_path (napi_env env, napi_value value, const char *name) {
+  napi_valuetype type;
+  napi_typeof(env, value, &type);
+  if (type == napi_string) {
+    size_t len = 0;
+    if (napi_get_value_string_utf8(env, value, NULL, 0, &len) != napi_ok) goto bad;
+    char *buf = malloc(len + 1);
+    if (buf == NULL) goto oom;
+    napi_get_value_string_utf8(env, value, buf, len + 1, &len);
+    if (strlen(buf) != len) {
+      free(buf);
+      goto nul;
+    }
+    return buf;
+  }
+  bool is_buffer = false;
+  napi_is_buffer(env, value, &is_buffer);
+  if (is_buffer) {
+    void *data = NULL;
+    size_t len = 0;
+    napi_get_buffer_info(env, value, &data, &len);
+    if (memchr(data, 0, len) != NULL) goto nul;
+    char *buf = malloc(len + 1);
+    if (buf == NULL) goto oom;
+    memcpy(buf, data, len);
+    buf[len] = 0;
+    return buf;
+  }
+bad: {
+    char msg[128];
+    snprintf(msg, sizeof(msg), "The \"%s\" argument must be of type string or an instance of Buffer", name);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+    return NULL;
+  }
+nul: {
+    char msg[128];
+    snprintf(msg, sizeof(msg), "The argument '%s' must be a string without null bytes", name);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", msg);
+    return NULL;
+  }
+oom:
+  napi_throw_error(env, "ENOMEM", "out of memory");
+  return NULL;
+}
+
+static int get_number (napi_env env, napi_value value, const char *name, double *out) {
+  napi_valuetype type;
+  napi_typeof(env, value, &type);
+  if (type == napi_bigint) {
+    int64_t v;
+    bool lossless;
+    napi_get_value_bigint_int64(env, value, &v, &lossless);
+    *out = (double) v;
+    return 1;
+  }
+  if (type != napi_number || napi_get_value_double(env, value, out) != napi_ok || *out != *out) {
+    char msg[128];
+    snprintf(msg, sizeof(msg), "The \"%s\" argument must be of type number", name);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+    return 0;
+  }
+  return 1;
+}
+
+static int get_args (napi_env env, napi_callback_info info, size_t n, napi_value *argv) {
+  size_t argc = MAX_ARGS;
+  napi_value tmp[MAX_ARGS];
+  if (napi_get_cb_info(env, info, &argc, tmp, NULL, NULL) != napi_ok) return 0;
+  if (argc < n) {
+    napi_throw_type_error(env, "ERR_MISSING_ARGS", "missing arguments");
+    return 0;
+  }
+  for (size_t i = 0; i < n; i++) argv[i] = tmp[i];
+  return 1;
+}
+
+// mknod(path, mode, rdev): mode includes the S_IF* type bits
+static napi_value js_mknod (napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  double mode, rdev;
+  if (!get_args(env, info, 3, argv)) return NULL;
+  if (!get_number(env, argv[1], "mode", &mode) || !get_number(env, argv[2], "rdev", &rdev)) return NULL;
+  char *path = get_path(env, argv[0], "path");
+  if (path == NULL) return NULL;
+  if (mknod(path, (mode_t) (uint32_t) mode, (dev_t) (uint64_t) rdev) != 0) throw_errno(env, errno, "mknod", path, NULL);
+  free(path);
+  return NULL;
+}
+
+// utimensat(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec) with AT_SYMLINK_NOFOLLOW
+static napi_value js_utimensat (napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  double as, an, ms, mn;
+  if (!get_args(env, info, 5, argv)) return NULL;
+  if (!get_number(env, argv[1], "atimeSec", &as) || !get_number(env, argv[2], "atimeNsec", &an) ||
+      !get_number(env, argv[3], "mtimeSec", &ms) || !get_number(env, argv[4], "mtimeNsec", &mn)) return NULL;
+  char *path = get_path(env, argv[0], "path");
+  if (path == NULL) return NULL;
+  struct timespec ts[2];
+  ts[0].tv_sec = (time_t) (int64_t) as;
+  ts[0].tv_nsec = (long) an;
+  ts[1].tv_sec = (time_t) (int64_t) ms;
+  ts[1].tv_nsec = (long) mn;
+  if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) != 0) throw_errno(env, errno, "utimensat", path, NULL);
+  free(path);
+  return NULL;
+}
+
+// renameat2(oldPath, newPath, flags)
+static napi_value js_renameat2 (napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  double flags;
+  if (!get_args(env, info, 3, argv)) return NULL;
+  if (!get_number(env, argv[2], "flags", &flags)) return NULL;
+  char *from = get_path(env, argv[0], "oldPath");
+  if (from == NULL) return NULL;
+  char *to = get_path(env, argv[1], "newPath");
+  if (to == NULL) {
+    free(from);
+    return NULL;
+  }
+  if (syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, (unsigned int) flags) != 0) {
+    throw_errno(env, errno, "renameat2", from, to);
+  }
+  free(from);
+  free(to);
+  return NULL;
+}
+
+static napi_value js_makedev (napi_env env, napi_callback_info info) {
+  napi_value argv[2], result;
+  double ma, mi;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  if (!get_number(env, argv[0], "major", &ma) || !get_number(env, argv[1], "minor", &mi)) return NULL;
+  napi_create_double(env, (double) makedev((unsigned int) ma, (unsigned int) mi), &result);
+  return result;
+}
+
+static napi_value js_major (napi_env env, napi_callback_info info) {
+  napi_value argv[1], result;
+  double dev;
+  if (!get_args(env, info, 1, argv)) return NULL;
+  if (!get_number(env, argv[0], "dev", &dev)) return NULL;
+  napi_create_uint32(env, major((dev_t) (uint64_t) dev), &result);
+  return result;
+}
+
+static napi_value js_minor (napi_env env, napi_callback_info info) {
+  napi_value argv[1], result;
+  double dev;
+  if (!get_args(env, info, 1, argv)) return NULL;
+  if (!get_number(env, argv[0], "dev", &dev)) return NULL;
+  napi_create_uint32(env, minor((dev_t) (uint64_t) dev), &result);
+  return result;
+}
+
+static void export_fn (napi_env env, napi_value exports, const char *name, napi_callback cb) {
+  napi_value fn;
+  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
+  napi_set_named_property(env, exports, name, fn);
+}
+
+static void export_int (napi_env env, napi_value exports, const char *name, int64_t value) {
+  napi_value v;
+  napi_create_int64(env, value, &v);
+  napi_set_named_property(env, exports, name, v);
+}
+
+static napi_value init (napi_env env, napi_value exports) {
+  export_fn(env, exports, "mknod", js_mknod);
+  export_fn(env, exports, "utimensat", js_utimensat);
+  export_fn(env, exports, "renameat2", js_renameat2);
+  export_fn(env, exports, "makedev", js_makedev);
+  export_fn(env, exports, "major", js_major);
+  export_fn(env, exports, "minor", js_minor);
+  export_int(env, exports, "UTIME_NOW", UTIME_NOW);
+  export_int(env, exports, "UTIME_OMIT", UTIME_OMIT);
+  export_int(env, exports, "RENAME_NOREPLACE", RENAME_NOREPLACE);
+  export_int(env, exports, "RENAME_EXCHANGE", RENAME_EXCHANGE);
+  export_int(env, exports, "RENAME_WHITEOUT", RENAME_WHITEOUT);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

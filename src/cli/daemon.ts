@@ -1,0 +1,83 @@
+/**
+ * The daemon: builds the layer stack, mounts it, serves until unmounted.
+ *
+ * It ends cleanly on `overlayts umount`, a plain `umount` (the FUSE loop
+ * ends), SIGTERM or SIGINT (it unmounts first). An exception that escapes an
+ * operation is logged and the daemon keeps serving: one bad request must not
+ * take a container's root filesystem away.
+ */
+import type { Logger } from 'pino'
+import { mountFuse } from '../fuse/mount.js'
+import { Overlay } from '../overlay/overlay.js'
+import { openStack, prepareWork } from '../overlay/stack.js'
+import type { MountOptions } from './mount-options.js'
+import { removePidFile, writePidFile } from './pidfile.js'
+
+export interface DaemonOptions {
+  readonly merged: string
+  readonly source: string
+  readonly mount: MountOptions
+  readonly log: Logger
+  readonly traceOps: boolean
+  /** Told once the mount is live (or failed): the detaching parent waits for it. */
+  readonly ready?: (err: Error | null) => void
+}
+
+export async function runDaemon (o: DaemonOptions): Promise<number> {
+  const { log } = o
+  // Modes asked for through the mount are final: the kernel applied the caller's umask already.
+  process.umask(0)
+  const spec = o.mount.readOnly && o.mount.upper !== undefined
+    ? { lowers: [o.mount.upper, ...o.mount.lowers], merged: o.merged }
+    : { lowers: o.mount.lowers, upper: o.mount.upper, workdir: o.mount.workdir, merged: o.merged }
+  let overlay: Overlay
+  try {
+    const stack = openStack(spec)
+    await prepareWork(stack)
+    overlay = new Overlay(stack)
+  } catch (e) {
+    o.ready?.(e as Error)
+    throw e
+  }
+  const layers = { lowerdir: overlay.stack.lowers.map((l) => l.root), upperdir: overlay.stack.upper?.root, workdir: overlay.stack.workdir }
+
+  let finish: (code: number) => void = () => {}
+  const done = new Promise<number>((resolve) => { finish = resolve })
+
+  process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception (request answered EIO, daemon continues)'))
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection (daemon continues)'))
+
+  let mount
+  try {
+    mount = await mountFuse(overlay, {
+      merged: o.merged,
+      source: o.source,
+      log,
+      traceOps: o.traceOps,
+      onUnmounted: () => {
+        log.info({ merged: o.merged, ...layers }, 'unmounted')
+        void overlay.closeAll().finally(() => finish(0))
+      }
+    })
+  } catch (e) {
+    const err = new Error(`cannot mount ${o.merged}: ${(e as Error).message}`)
+    o.ready?.(err)
+    throw err
+  }
+  writePidFile(o.merged)
+  log.info({ merged: o.merged, ...layers, readOnly: overlay.readOnly }, 'mounted')
+  o.ready?.(null)
+
+  const stop = (signal: string): void => {
+    log.info({ signal }, 'unmounting on signal')
+    mount.unmount().catch((err: unknown) => {
+      log.error({ err }, 'unmount failed')
+      finish(1)
+    })
+  }
+  process.once('SIGTERM', () => stop('SIGTERM'))
+  process.once('SIGINT', () => stop('SIGINT'))
+  const code = await done
+  removePidFile(o.merged)
+  return code
+}

@@ -1,0 +1,123 @@
+/**
+ * The -o option string, parsed as the kernel's overlayfs and mount(8) write
+ * it: comma-separated, `\,` a literal comma, `\:` a literal colon inside a
+ * lowerdir list, `\\` a backslash. Relative layer paths are resolved against
+ * the working directory at mount time. The generic flags mount(8) and fstab
+ * add are accepted; anything unknown is an error, never silently ignored.
+ */
+import * as path from 'node:path'
+
+export class OptionError extends Error {
+  constructor (message: string) {
+    super(message)
+    this.name = 'OptionError'
+  }
+}
+
+export interface MountOptions {
+  lowers: string[]
+  upper: string | undefined
+  workdir: string | undefined
+  /** 'off', or a path for the lookup index database; undefined = default place. */
+  index: string | undefined
+  readOnly: boolean
+}
+
+/** Flags mount(8), fstab and FUSE helpers may pass; they change nothing here. */
+const GENERIC_FLAGS = new Set([
+  'rw', 'dev', 'nodev', 'suid', 'nosuid', 'exec', 'noexec', 'atime', 'noatime', 'relatime', 'norelatime',
+  'strictatime', 'nostrictatime', 'diratime', 'nodiratime', 'lazytime', 'nolazytime', 'sync', 'async',
+  'auto', 'noauto', 'user', 'nouser', 'users', 'defaults', '_netdev', 'nofail', 'silent', 'loud',
+  'allow_other', 'allow_root', 'default_permissions', 'dirsync', 'mand', 'nomand', 'iversion', 'noiversion'
+])
+
+/** Kernel overlayfs options accepted for compatibility, with the values overlayts implements. */
+const KERNEL_COMPAT: Record<string, ReadonlySet<string>> = {
+  redirect_dir: new Set(['on', 'follow', 'nofollow', 'off']),
+  index: new Set(), // handled separately
+  xino: new Set(['on', 'auto', 'off']),
+  metacopy: new Set(['off']),
+  nfs_export: new Set(['off']),
+  uuid: new Set(['on', 'off', 'null', 'auto']),
+  userxattr: new Set(),
+  volatile: new Set()
+}
+
+/** Splits on unescaped `sep`, keeping other escapes for the next stage. */
+export function splitEscaped (s: string, sep: string): string[] {
+  const out: string[] = []
+  let cur = ''
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i]!
+    if (c === '\\' && i + 1 < s.length) {
+      cur += c + s[i + 1]
+      i++
+    } else if (c === sep) {
+      out.push(cur)
+      cur = ''
+    } else {
+      cur += c
+    }
+  }
+  out.push(cur)
+  return out
+}
+
+export function unescape (s: string): string {
+  return s.replace(/\\(.)/g, '$1')
+}
+
+function layerPath (key: string, raw: string, cwd: string): string {
+  const p = unescape(raw)
+  if (p === '') throw new OptionError(`${key}: empty path`)
+  if (/[\n\0]/.test(p)) throw new OptionError(`${key}: path contains a newline or NUL`)
+  return path.resolve(cwd, p)
+}
+
+/** Parses one or more -o strings (mount(8) may pass several). */
+export function parseMountOptions (optionStrings: readonly string[], cwd = process.cwd()): MountOptions {
+  const out: MountOptions = { lowers: [], upper: undefined, workdir: undefined, index: undefined, readOnly: false }
+  const seen = new Set<string>()
+  for (const str of optionStrings) {
+    for (const item of splitEscaped(str, ',')) {
+      if (item === '') continue
+      const eq = item.indexOf('=')
+      const key = eq < 0 ? item : item.slice(0, eq)
+      const value = eq < 0 ? undefined : item.slice(eq + 1)
+      if (['lowerdir', 'upperdir', 'workdir', 'index'].includes(key)) {
+        if (seen.has(key)) throw new OptionError(`${key} given twice`)
+        seen.add(key)
+        if (value === undefined || value === '') throw new OptionError(`${key} needs a value`)
+      }
+      switch (key) {
+        case 'lowerdir':
+          out.lowers = splitEscaped(value!, ':').map((l) => layerPath('lowerdir', l, cwd))
+          break
+        case 'upperdir':
+          out.upper = layerPath('upperdir', value!, cwd)
+          break
+        case 'workdir':
+          out.workdir = layerPath('workdir', value!, cwd)
+          break
+        case 'index':
+          out.index = value === 'off' ? 'off' : value === 'on' ? undefined : layerPath('index', value!, cwd)
+          break
+        case 'ro':
+          out.readOnly = true
+          break
+        default:
+          if (value === undefined && GENERIC_FLAGS.has(key)) break
+          if (key.startsWith('x-') || key === 'comment') break
+          if (key in KERNEL_COMPAT) {
+            const allowed = KERNEL_COMPAT[key]!
+            if (allowed.size === 0 && value === undefined) break
+            if (value !== undefined && allowed.has(value)) break
+            throw new OptionError(`unsupported value for ${key}: ${value ?? '(none)'}`)
+          }
+          throw new OptionError(`unknown option: ${key}`)
+      }
+    }
+  }
+  if (out.lowers.length === 0) throw new OptionError('missing lowerdir=')
+  return out
+}

@@ -1,0 +1,33 @@
+/**
+ * Where `overlayts umount` finds the daemon of a mountpoint: one pid file per
+ * mountpoint under /run/overlayts, named by a hash of its path.
+ */
+import { createHash } from 'node:crypto'
+import * as fs from 'node:fs'
+
+const DIR = process.env.OVERLAYTS_RUNDIR ?? '/run/overlayts'
+
+function fileFor (merged: string): string {
+  return `${DIR}/${createHash('sha256').update(merged).digest('hex').slice(0, 16)}.pid`
+}
+
+export function writePidFile (merged: string): void {
+  try {
+    fs.mkdirSync(DIR, { recursive: true })
+    fs.writeFileSync(fileFor(merged), `${process.pid}\n`)
+  } catch { /* umount then only waits for the mount to go */ }
+}
+
+export function removePidFile (merged: string): void {
+  try {
+    const pid = Number(fs.readFileSync(fileFor(merged), 'utf8'))
+    if (pid === process.pid) fs.unlinkSync(fileFor(merged))
+  } catch { /* already gone */ }
+}
+
+export function readPidFile (merged: string): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(fileFor(merged), 'utf8'))
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined
+  } catch { return undefined }
+}

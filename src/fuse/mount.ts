@@ -1,0 +1,72 @@
+/**
+ * Mounting an Overlay with the (patched) fuse-native binding, and the FUSE
+ * options that make it behave like the kernel's overlayfs:
+ *
+ * - use_ino: st_ino is the overlay's, not libfuse's own 32-bit counter;
+ * - hard_remove: an unlinked open file is really unlinked (no .fuse_hidden*);
+ * - big_writes, max_write/max_read=128 KiB: bulk I/O in 128 KiB requests, the
+ *   largest libfuse 2 takes, instead of 4 KiB;
+ * - default_permissions (+ allow_other as root): the kernel checks permissions
+ *   against the attributes we report, for every caller, as it does for any
+ *   local filesystem;
+ * - 1 s entry/attribute caching: every change goes through this daemon and
+ *   hence through the kernel, which updates its caches on its own operations.
+ */
+import Fuse from 'fuse-native'
+import type { Logger } from 'pino'
+import type { Overlay } from '../overlay/overlay.js'
+import { makeOperations } from './ops.js'
+
+export interface FuseMountOptions {
+  readonly merged: string
+  /** What /proc/mounts shows as the source (fsname). */
+  readonly source: string
+  readonly log: Logger
+  readonly traceOps: boolean
+  /** Called once when the mount ends, whoever unmounted it. */
+  readonly onUnmounted: () => void
+}
+
+export interface FuseMount {
+  unmount(): Promise<void>
+}
+
+function escapeOpt (v: string): string {
+  return v.replace(/[\\,]/g, (c) => '\\' + c)
+}
+
+export function fuseOptions (overlay: Overlay, source: string): string[] {
+  const opts = [
+    `fsname=${escapeOpt(source)}`, 'subtype=overlayts',
+    'use_ino', 'hard_remove', 'big_writes', 'max_write=131072', 'max_read=131072',
+    'default_permissions', 'entry_timeout=1', 'attr_timeout=1', 'negative_timeout=1',
+    'kernel_cache'
+  ]
+  // As root, like a kernel mount: other users see it, setuid and device files work.
+  if (process.getuid?.() === 0) opts.push('allow_other', 'suid', 'dev')
+  if (overlay.readOnly) opts.push('ro')
+  return opts
+}
+
+export function mountFuse (overlay: Overlay, o: FuseMountOptions): Promise<FuseMount> {
+  const ops = makeOperations(overlay, { log: o.log, traceOps: o.traceOps })
+  let ended = false
+  const fuse = new Fuse(o.merged, ops, {
+    options: fuseOptions(overlay, o.source),
+    useIno: true,
+    timeout: false,
+    onUnmounted: () => {
+      if (ended) return
+      ended = true
+      o.onUnmounted()
+    }
+  })
+  return new Promise((resolve, reject) => {
+    fuse.mount((err) => {
+      if (err) return reject(err)
+      resolve({
+        unmount: () => new Promise<void>((res, rej) => fuse.unmount((e) => e ? rej(e) : res()))
+      })
+    })
+  })
+}

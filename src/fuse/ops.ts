@@ -1,0 +1,114 @@
+/**
+ * The FUSE operations table: a thin map from fuse-native's callbacks onto
+ * Overlay. It converts FUSE paths to merged paths, runs the operation,
+ * answers with the value or a negative errno, and logs. No overlay logic.
+ *
+ * Every callback is answered exactly once, whatever happens: a FUSE worker
+ * thread waits on each request, so an unanswered one would hang its caller.
+ * An exception that is not an FsError (a bug) is answered with EIO and logged
+ * at error level with its stack; the daemon keeps serving.
+ */
+import type Fuse from 'fuse-native'
+import type { Logger } from 'pino'
+import { FsError, toFsError } from '../overlay/errors.js'
+import type { Attr, Caller, Overlay } from '../overlay/overlay.js'
+import { toRel } from '../overlay/paths.js'
+
+type Errno = number
+
+/** Errnos that are ordinary answers, not failures worth a warning. */
+const ROUTINE = new Set(['ENOENT', 'ENODATA', 'EEXIST', 'ENOTEMPTY', 'ENOTDIR', 'EISDIR', 'EROFS', 'EOPNOTSUPP', 'EACCES', 'EPERM', 'ENAMETOOLONG', 'EINVAL', 'EXDEV', 'ENOSYS'])
+
+export interface OpsOptions {
+  readonly log: Logger
+  /** Log every operation (at debug level). */
+  readonly traceOps: boolean
+}
+
+export function makeOperations (overlay: Overlay, opts: OpsOptions): Fuse.Operations {
+  const { log, traceOps } = opts
+
+  /** Runs `fn` and answers `reply(0, value)` or `reply(-errno)`. */
+  function run<T> (op: string, path: string, fn: () => T | Promise<T>, reply: (err: Errno, value?: T) => void): void {
+    const fail = (e: unknown): void => {
+      const err = toFsError(e, path)
+      if (!(e instanceof FsError) && err.code === 'EIO') {
+        log.error({ op, path, errno: err.code, err: e }, 'operation failed unexpectedly')
+      } else if (!ROUTINE.has(err.code)) {
+        log.warn({ op, path, errno: err.code }, 'operation failed')
+      } else if (traceOps) {
+        log.debug({ op, path, errno: err.code }, 'op')
+      }
+      reply(-err.errno)
+    }
+    let result: T | Promise<T>
+    try {
+      result = fn()
+    } catch (e) { fail(e); return }
+    if (result instanceof Promise) {
+      result.then((v) => { if (traceOps) log.debug({ op, path }, 'op'); reply(0, v) }, fail)
+    } else {
+      if (traceOps) log.debug({ op, path }, 'op')
+      reply(0, result)
+    }
+  }
+
+  /** read/write answer a byte count or a negative errno in one argument. */
+  function runCount (op: string, path: string, fn: () => Promise<number>, reply: (n: number) => void): void {
+    run(op, path, fn, (err, n) => reply(err !== 0 ? err : (n ?? 0)))
+  }
+
+  const statOf = (a: Attr): Fuse.StatInput => ({ ...a, dev: 0 })
+
+  return {
+    init (cb) { cb(0) },
+    getattr (_ctx, path, cb) { run('getattr', path, () => statOf(overlay.getattr(toRel(path))), cb) },
+    fgetattr (_ctx, path, fh, cb) { run('fgetattr', path, () => statOf(overlay.fgetattr(fh)), cb) },
+    access (_ctx, path, mode, cb) { run('access', path, () => overlay.access(toRel(path), mode), (e) => cb(e)) },
+    readlink (_ctx, path, cb) { run('readlink', path, () => overlay.readlink(toRel(path)), cb) },
+    readdir (_ctx, path, cb) {
+      run('readdir', path, () => overlay.readdir(toRel(path)), (err, entries) => {
+        if (err !== 0 || entries === undefined) return cb(err)
+        const self = statOf(overlay.getattr(toRel(path)))
+        cb(0, ['.', '..', ...entries.map((e) => e.name)], [self, self, ...entries.map((e) => statOf(e.attr))])
+      })
+    },
+    opendir (_ctx, path, _flags, cb) {
+      run('opendir', path, () => { overlay.opendir(toRel(path)); return 0 }, cb)
+    },
+    releasedir (_ctx, _path, _fh, cb) { cb(0) },
+    statfs (_ctx, path, cb) { run('statfs', path, () => overlay.statfs(), cb) },
+    open (_ctx, path, flags, cb) { run('open', path, () => overlay.open(toRel(path), flags), cb) },
+    create (ctx, path, mode, flags, cb) { run('create', path, () => overlay.create(toRel(path), mode, flags, caller(ctx)), cb) },
+    read (_ctx, path, fh, buf, len, offset, cb) { runCount('read', path, () => overlay.read(fh, buf, len, offset), cb) },
+    write (_ctx, path, fh, buf, len, offset, cb) { runCount('write', path, () => overlay.write(fh, buf, len, offset), cb) },
+    release (_ctx, path, fh, cb) { run('release', path, () => overlay.release(fh), (e) => cb(e)) },
+    flush (_ctx, _path, _fh, cb) { cb(0) },
+    fsync (_ctx, path, datasync, fh, cb) { run('fsync', path, () => overlay.fsync(fh, datasync !== 0), (e) => cb(e)) },
+    fsyncdir (_ctx, _path, _datasync, _fh, cb) { cb(0) },
+    truncate (_ctx, path, size, cb) { run('truncate', path, () => overlay.truncate(toRel(path), size), (e) => cb(e)) },
+    ftruncate (_ctx, path, fh, size, cb) { run('ftruncate', path, () => overlay.ftruncate(fh, size), (e) => cb(e)) },
+    chmod (_ctx, path, mode, cb) { run('chmod', path, () => overlay.chmod(toRel(path), mode), (e) => cb(e)) },
+    chown (_ctx, path, uid, gid, cb) { run('chown', path, () => overlay.chown(toRel(path), uid, gid), (e) => cb(e)) },
+    utimens (_ctx, path, atime, mtime, cb) { run('utimens', path, () => overlay.utimens(toRel(path), atime, mtime), (e) => cb(e)) },
+    mknod (ctx, path, mode, rdev, cb) { run('mknod', path, () => overlay.mknod(toRel(path), mode, rdev, caller(ctx)), (e) => cb(e)) },
+    mkdir (ctx, path, mode, cb) { run('mkdir', path, () => overlay.mkdir(toRel(path), mode, caller(ctx)), (e) => cb(e)) },
+    symlink (ctx, target, linkpath, cb) { run('symlink', linkpath, () => overlay.symlink(target, toRel(linkpath), caller(ctx)), (e) => cb(e)) },
+    link (_ctx, src, dest, cb) { run('link', dest, () => overlay.link(toRel(src), toRel(dest)), (e) => cb(e)) },
+    unlink (_ctx, path, cb) { run('unlink', path, () => overlay.unlink(toRel(path)), (e) => cb(e)) },
+    rmdir (_ctx, path, cb) { run('rmdir', path, () => overlay.rmdir(toRel(path)), (e) => cb(e)) },
+    rename (_ctx, src, dest, cb) { run('rename', src, () => overlay.rename(toRel(src), toRel(dest)), (e) => cb(e)) },
+    getxattr (_ctx, path, name, _position, cb) { run('getxattr', path, () => overlay.getxattr(toRel(path), name), cb) },
+    listxattr (_ctx, path, cb) { run('listxattr', path, () => overlay.listxattr(toRel(path)), cb) },
+    setxattr (_ctx, path, name, value, _position, flags, cb) {
+      // The binding's buffer is libfuse's memory, gone after cb: copy before any await.
+      const copy = Buffer.from(value)
+      run('setxattr', path, () => overlay.setxattr(toRel(path), name, copy, flags), (e) => cb(e))
+    },
+    removexattr (_ctx, path, name, cb) { run('removexattr', path, () => overlay.removexattr(toRel(path), name), (e) => cb(e)) }
+  }
+}
+
+function caller (ctx: Fuse.Caller): Caller {
+  return { uid: ctx.uid, gid: ctx.gid, pid: ctx.pid }
+}

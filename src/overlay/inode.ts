@@ -1,0 +1,63 @@
+/**
+ * Inode numbers the mount reports.
+ *
+ * - An object keeps one number for its whole life: a lower object shows its
+ *   own inode number, and so does its copy in upper after copy-up (the copy
+ *   carries the lower's dev:ino in the ORIGIN_XATTR provenance xattr, so the
+ *   number survives renames and remounts).
+ * - Hardlinks made through the mount share the upper inode, hence the number.
+ * - Two objects never share a number: when the layers span several
+ *   filesystems, each filesystem gets a slot in the top bits (as the kernel's
+ *   xino feature does), so equal inode numbers on two devices stay distinct.
+ *   With one filesystem (the common case) the numbers are the real ones, as
+ *   the kernel's overlayfs reports them.
+ */
+import type { Layer } from './layers.js'
+import { ORIGIN_XATTR } from './markers.js'
+import type { Stats } from './sys/fs.js'
+import { sys } from './sys/fs.js'
+
+const DEV_SHIFT = 48n
+const INO_MASK = (1n << DEV_SHIFT) - 1n
+
+export class InodeNumbers {
+  private readonly devSlots = new Map<bigint, bigint>()
+  private readonly single: boolean
+
+  constructor (layers: readonly Layer[]) {
+    for (const l of layers) {
+      if (!this.devSlots.has(l.dev)) this.devSlots.set(l.dev, BigInt(this.devSlots.size))
+    }
+    this.single = this.devSlots.size <= 1
+  }
+
+  /** The mount's inode number for object `ino` on device `dev`. */
+  number (dev: bigint, ino: bigint): bigint {
+    if (this.single && this.devSlots.has(dev)) return ino
+    let slot = this.devSlots.get(dev)
+    if (slot === undefined) {
+      slot = BigInt(this.devSlots.size)
+      this.devSlots.set(dev, slot)
+    }
+    return (slot << DEV_SHIFT) | (ino & INO_MASK)
+  }
+
+  /** The number for an entry in upper: its origin's if it was copied up. */
+  forUpper (phys: string, st: Stats): bigint {
+    const origin = readOrigin(phys)
+    return origin ? this.number(origin.dev, origin.ino) : this.number(st.dev, st.ino)
+  }
+}
+
+export interface Origin { dev: bigint, ino: bigint }
+
+export function encodeOrigin (st: Stats): Buffer {
+  return Buffer.from(`${st.dev}:${st.ino}`)
+}
+
+export function readOrigin (phys: string): Origin | undefined {
+  const v = sys.lgetxattr(phys, ORIGIN_XATTR)
+  if (v === undefined) return undefined
+  const m = /^(\d+):(\d+)$/.exec(v.toString())
+  return m ? { dev: BigInt(m[1]!), ino: BigInt(m[2]!) } : undefined
+}

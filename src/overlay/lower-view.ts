@@ -1,0 +1,170 @@
+/**
+ * The lower view: what the read-only lower layers show at a path, before the
+ * upper layer is laid on top.
+ *
+ * Lower layers never change while mounted (the kernel's contract, and ours),
+ * so this view is a pure function of the layers: an answer computed once is
+ * right for the life of the mount, and, for the same layers, across remounts.
+ * That is what makes it cacheable in memory here and persistently in SQLite
+ * (src/index). The upper layer, which does change, is never part of it.
+ *
+ * Lookup of NAME in a merged lower dir walks that dir's layer list from the
+ * top (see OVERLAY-RULES.md):
+ *   - NAME absent in a layer: go on to the next;
+ *   - a whiteout (char 0/0, or an OCI `.wh.NAME` beside it): NAME is gone, stop;
+ *   - a non-directory: the answer if nothing was found above; stop either way;
+ *   - a directory: add it to the new dir's layer list; stop if it is opaque;
+ *     a redirect xattr sends the lookup in the layers below to another path.
+ * A multi-component path is resolved one component at a time, through the
+ * parent's layer list, so no layer is ever asked for a path through a symlink.
+ */
+import type { Layer } from './layers.js'
+import { baseOf, joinRel, parentOf, physical } from './layers.js'
+import { isOciMarker, isWhiteoutStat, OCI_OPAQUE_MARKER, OCI_WHITEOUT_PREFIX, OPAQUE_XATTR, REDIRECT_XATTR } from './markers.js'
+import type { Stats } from './sys/fs.js'
+import { sys } from './sys/fs.js'
+
+/** One physical directory that takes part in a merged directory. */
+export interface DirLayer {
+  readonly layer: number
+  readonly rel: string
+}
+
+export interface LowerEntry {
+  /** The lower layer (index) that holds the visible object. */
+  readonly layer: number
+  /** Its path inside that layer (differs from the merged path under a redirect). */
+  readonly rel: string
+  readonly stat: Stats
+  /** For directories: every lower dir merged into it, top first. */
+  readonly dirs: readonly DirLayer[] | undefined
+}
+
+export interface LowerView {
+  /** The entry the lowers show at `rel` ('' = root), or null if none. */
+  lookup(rel: string): LowerEntry | null
+  /** Names (with their entries) the lowers show inside directory `rel`. */
+  list(rel: string): Map<string, LowerEntry>
+}
+
+const S_IFMT = 0o170000n
+const S_IFDIR = 0o040000n
+export function isDirStat (st: Stats): boolean { return (st.mode & S_IFMT) === S_IFDIR }
+
+function isOpaqueLowerDir (phys: string): boolean {
+  const v = sys.lgetxattr(phys, OPAQUE_XATTR)
+  if (v !== undefined && v.length === 1 && v[0] === 0x79 /* 'y' */) return true
+  return sys.exists(phys + '/' + OCI_OPAQUE_MARKER)
+}
+
+function redirectOf (phys: string): string | undefined {
+  const v = sys.lgetxattr(phys, REDIRECT_XATTR)
+  return v === undefined ? undefined : v.toString()
+}
+
+/** Resolves a redirect value against the parent dir's path, as the kernel does. */
+export function redirectTarget (parentRel: string, redirect: string): string {
+  if (redirect.startsWith('/')) return redirect.replace(/^\/+/, '').replace(/\/+$/, '')
+  return joinRel(parentRel, redirect)
+}
+
+/**
+ * Computes lower lookups by walking the layers; memoizes every answer, bounded.
+ */
+export class ScanLowerView implements LowerView {
+  private readonly memo = new Map<string, LowerEntry | null>()
+  private readonly maxMemo: number
+
+  constructor (private readonly lowers: readonly Layer[], maxMemo = 200_000) {
+    this.maxMemo = maxMemo
+  }
+
+  lookup (rel: string): LowerEntry | null {
+    return this.lookupFrom(rel, 0)
+  }
+
+  /** The view of `rel` made only of layers at index >= `start`. */
+  lookupFrom (rel: string, start: number): LowerEntry | null {
+    const key = start === 0 ? rel : `${start}\0${rel}`
+    const hit = this.memo.get(key)
+    if (hit !== undefined) return hit
+    const entry = this.compute(rel, start)
+    if (this.memo.size >= this.maxMemo) {
+      // Insertion order approximates age: drop the oldest tenth.
+      let drop = Math.ceil(this.maxMemo / 10)
+      for (const k of this.memo.keys()) { this.memo.delete(k); if (--drop === 0) break }
+    }
+    this.memo.set(key, entry)
+    return entry
+  }
+
+  private compute (rel: string, start: number): LowerEntry | null {
+    if (rel === '') {
+      const dirs: DirLayer[] = []
+      let top: Layer | undefined
+      let topStat: Stats | undefined
+      for (const layer of this.lowers.slice(start)) {
+        const st = sys.lstat(layer.root)
+        if (st === undefined || !isDirStat(st)) continue
+        if (top === undefined) { top = layer; topStat = st }
+        dirs.push({ layer: layer.index, rel: '' })
+      }
+      if (top === undefined || topStat === undefined) return null
+      return { layer: top.index, rel: '', stat: topStat, dirs }
+    }
+    const parent = this.lookupFrom(parentOf(rel), start)
+    if (parent === null || parent.dirs === undefined) return null
+    const name = baseOf(rel)
+    return this.lookupChild(parent.dirs, name)
+  }
+
+  private lookupChild (parentDirs: readonly DirLayer[], name: string): LowerEntry | null {
+    let found: LowerEntry | null = null
+    const dirs: DirLayer[] = []
+    for (const pd of parentDirs) {
+      const layer = this.lowers[pd.layer]!
+      const dirPhys = physical(layer, pd.rel)
+      const childRel = joinRel(pd.rel, name)
+      const st = sys.lstat(dirPhys + '/' + name)
+      const ociWhiteout = sys.exists(dirPhys + '/' + OCI_WHITEOUT_PREFIX + name)
+      if (st === undefined) {
+        if (ociWhiteout) break
+        continue
+      }
+      if (isWhiteoutStat(st) || ociWhiteout) break
+      if (!isDirStat(st)) {
+        if (found === null) found = { layer: pd.layer, rel: childRel, stat: st, dirs: undefined }
+        break
+      }
+      if (found === null) found = { layer: pd.layer, rel: childRel, stat: st, dirs }
+      dirs.push({ layer: pd.layer, rel: childRel })
+      const phys = dirPhys + '/' + name
+      if (isOpaqueLowerDir(phys)) break
+      const redirect = redirectOf(phys)
+      if (redirect !== undefined) {
+        // The layers below this one hold the dir's contents under another path.
+        const below = this.lookupFrom(redirectTarget(pd.rel, redirect), pd.layer + 1)
+        if (below !== null && below.dirs !== undefined) dirs.push(...below.dirs)
+        break
+      }
+    }
+    return found
+  }
+
+  list (rel: string): Map<string, LowerEntry> {
+    const out = new Map<string, LowerEntry>()
+    const dir = this.lookup(rel)
+    if (dir === null || dir.dirs === undefined) return out
+    const seen = new Set<string>()
+    for (const pd of dir.dirs) {
+      const phys = physical(this.lowers[pd.layer]!, pd.rel)
+      for (const name of sys.readdirNames(phys)) {
+        if (isOciMarker(name) || seen.has(name)) continue
+        seen.add(name)
+        const entry = this.lookup(joinRel(rel, name))
+        if (entry !== null) out.set(name, entry)
+      }
+    }
+    return out
+  }
+}

@@ -1,0 +1,625 @@
+/**
+ * Overlay: every operation a process can make on the merged tree, with the
+ * kernel overlayfs semantics (../shared/OVERLAY-RULES.md) and its on-disk
+ * format. No FUSE types: operations take merged paths ('' = root), return
+ * values, and throw FsError (an errno and the merged path).
+ *
+ * Errno contract, for every operation: ENOENT when a path (or a parent) is
+ * not visible, ENOTDIR when a parent is not a directory, EROFS for a change
+ * to a mount without upper, ENAMETOOLONG / EINVAL for bad names (see
+ * paths.ts). Operation-specific errors are listed on each method.
+ *
+ * Metadata operations are synchronous; operations that may copy data (copy-up)
+ * or do I/O are async. The caller (the FUSE ops table) runs both.
+ */
+import { constants } from 'node:fs'
+import { FsError, toFsError } from './errors.js'
+import { CopyUp } from './copy-up.js'
+import type { FileHandle } from './handles.js'
+import { HandleTable } from './handles.js'
+import { InodeNumbers } from './inode.js'
+import type { Layer, LayerStack } from './layers.js'
+import { baseOf, joinRel, parentOf } from './layers.js'
+import type { LowerView } from './lower-view.js'
+import { isDirStat, ScanLowerView } from './lower-view.js'
+import { isPrivateXattr, isWhiteoutStat, OPAQUE_XATTR, REDIRECT_XATTR } from './markers.js'
+import type { Node } from './resolve.js'
+import { Resolver } from './resolve.js'
+import type { Stats, Sys } from './sys/fs.js'
+import { sys as defaultSys } from './sys/fs.js'
+import { Whiteouts } from './whiteout.js'
+
+/** Who asks: the calling process's ids, as the kernel reports them. */
+export interface Caller {
+  readonly uid: number
+  readonly gid: number
+  readonly pid: number
+}
+
+/** Attributes as the mount shows them. */
+export interface Attr {
+  mode: number
+  uid: number
+  gid: number
+  size: bigint
+  nlink: number
+  ino: bigint
+  rdev: bigint
+  blksize: number
+  blocks: bigint
+  atimeNs: bigint
+  mtimeNs: bigint
+  ctimeNs: bigint
+}
+
+export interface DirEntry {
+  readonly name: string
+  readonly attr: Attr
+}
+
+export interface Timespec {
+  readonly sec: number
+  readonly nsec: number
+}
+
+export interface FsStats {
+  bsize: number
+  frsize: number
+  blocks: number
+  bfree: number
+  bavail: number
+  files: number
+  ffree: number
+  favail: number
+  namemax: number
+}
+
+const O_ACCMODE = 3
+const S_ISUID = 0o4000
+const S_ISGID = 0o2000
+const { O_RDONLY, O_TRUNC, O_CREAT, O_EXCL, O_NOFOLLOW, O_APPEND, O_SYNC, O_DSYNC, O_NOATIME, O_NONBLOCK } = constants
+const S_IFMT = constants.S_IFMT
+const RENAME_EXCHANGE = 2
+const RENAME_WHITEOUT = 4
+/** Flags passed through from the caller's open to the host open. */
+const PASSED_OPEN_FLAGS = O_APPEND | O_SYNC | O_DSYNC | O_NONBLOCK
+
+function p (rel: string): string { return '/' + rel }
+
+function typeOf (st: Stats): number { return Number(st.mode) & S_IFMT }
+
+function noId (id: number): number { return id === 0xffffffff ? -1 : id }
+
+export interface OverlayOptions {
+  readonly sys?: Sys
+  readonly lowerView?: LowerView
+}
+
+export class Overlay {
+  readonly stack: LayerStack
+  readonly readOnly: boolean
+  private readonly sys: Sys
+  private readonly resolver: Resolver
+  private readonly inodes: InodeNumbers
+  private readonly handles = new HandleTable()
+  private readonly whiteouts: Whiteouts | undefined
+  private readonly copier: CopyUp | undefined
+
+  constructor (stack: LayerStack, opts: OverlayOptions = {}) {
+    this.stack = stack
+    this.sys = opts.sys ?? defaultSys
+    this.readOnly = stack.upper === undefined
+    const lowerView = opts.lowerView ?? new ScanLowerView(stack.lowers)
+    this.resolver = new Resolver(stack, lowerView)
+    const layers: Layer[] = [...stack.lowers]
+    if (stack.upper !== undefined) layers.unshift(stack.upper)
+    this.inodes = new InodeNumbers(layers)
+    if (stack.upper !== undefined && stack.work !== undefined) {
+      this.whiteouts = new Whiteouts(this.sys, stack.work)
+      const wh = this.whiteouts
+      this.copier = new CopyUp(this.sys, stack, this.resolver, () => wh.scratch(), (rel) => this.afterCopyUp(rel))
+    }
+  }
+
+  /** Open handles (for hygiene checks and the shutdown log). */
+  get openHandles (): number { return this.handles.size }
+
+  // ---------------------------------------------------------------- reading
+
+  /** lstat of a merged path. */
+  getattr (rel: string): Attr {
+    return this.attrOf(this.resolver.require(rel))
+  }
+
+  /** fstat of an open handle (works after its name was removed). EBADF for an unknown handle. */
+  fgetattr (fh: number): Attr {
+    const h = this.handle(fh)
+    const st = this.sys.fstat(h.fd)
+    return this.attrFrom(st, h.ino, Number(st.nlink))
+  }
+
+  /** EINVAL if not a symlink. */
+  readlink (rel: string): string {
+    const node = this.resolver.require(rel)
+    if (typeOf(node.stat) !== constants.S_IFLNK) throw new FsError('EINVAL', p(rel), 'readlink')
+    return this.sys.readlink(node.phys)
+  }
+
+  /** ENOTDIR unless a directory. */
+  opendir (rel: string): void {
+    if (!this.resolver.require(rel).isDir) throw new FsError('ENOTDIR', p(rel), 'opendir')
+  }
+
+  /** The merged listing: upper first, first occurrence wins, whiteouts and markers hidden. ENOTDIR. */
+  readdir (rel: string): DirEntry[] {
+    const node = this.resolver.require(rel)
+    if (!node.isDir) throw new FsError('ENOTDIR', p(rel), 'readdir')
+    return this.listDir(node)
+  }
+
+  private listDir (node: Node): DirEntry[] {
+    const out: DirEntry[] = []
+    const hidden = new Set<string>()
+    if (node.inUpper) {
+      for (const name of this.sys.readdirNames(node.phys)) {
+        const phys = node.phys + '/' + name
+        const st = this.sys.lstat(phys)
+        if (st === undefined) continue
+        hidden.add(name)
+        if (isWhiteoutStat(st)) continue
+        out.push({ name, attr: this.attrFrom(st, this.inodes.forUpper(phys, st), Number(st.nlink)) })
+      }
+    }
+    if (node.lowerRel !== undefined) {
+      for (const [name, e] of this.resolver.lowerView.list(node.lowerRel)) {
+        if (hidden.has(name)) continue
+        const nlink = e.dirs !== undefined && e.dirs.length > 1 ? 1 : Number(e.stat.nlink)
+        out.push({ name, attr: this.attrFrom(e.stat, this.inodes.number(e.stat.dev, e.stat.ino), nlink) })
+      }
+    }
+    return out
+  }
+
+  /** Opens a file. Write access or O_TRUNC copies it up first (EROFS on a read-only mount); EISDIR for a dir written. */
+  async open (rel: string, flags: number): Promise<number> {
+    const wantsWrite = (flags & O_ACCMODE) !== O_RDONLY || (flags & O_TRUNC) !== 0
+    let node = this.resolver.require(rel)
+    if (wantsWrite) {
+      this.writable(rel)
+      if (node.isDir) throw new FsError('EISDIR', p(rel), 'open')
+      node = await this.copier!.copyUp(rel)
+    }
+    const hostFlags = (flags & (O_ACCMODE | O_TRUNC | PASSED_OPEN_FLAGS)) | O_NOFOLLOW | (node.inUpper ? 0 : O_NOATIME)
+    let fd: number
+    try {
+      fd = this.openHost(node.phys, hostFlags)
+    } catch (e) { throw toFsError(e, p(rel)) }
+    return this.handles.add({ fd, rel, inUpper: node.inUpper, writable: wantsWrite, ino: this.attrOf(node).ino })
+  }
+
+  /** O_NOATIME needs ownership; retry without it rather than fail a read. */
+  private openHost (phys: string, flags: number, mode?: number): number {
+    try {
+      return this.sys.openSync(phys, flags, mode)
+    } catch (e) {
+      if ((flags & O_NOATIME) && (e as { code?: string }).code === 'EPERM') return this.sys.openSync(phys, flags & ~O_NOATIME, mode)
+      throw e
+    }
+  }
+
+  async read (fh: number, buf: Buffer, len: number, pos: number): Promise<number> {
+    const h = this.handle(fh)
+    try {
+      return await this.sys.read(h.fd, buf, len, pos)
+    } catch (e) { throw toFsError(e, p(h.rel)) }
+  }
+
+  async write (fh: number, buf: Buffer, len: number, pos: number): Promise<number> {
+    const h = this.handle(fh)
+    try {
+      return await this.sys.write(h.fd, buf, len, pos)
+    } catch (e) { throw toFsError(e, p(h.rel)) }
+  }
+
+  async release (fh: number): Promise<void> {
+    const h = this.handles.remove(fh)
+    if (h === undefined) throw new FsError('EBADF', '', 'release')
+    await this.sys.close(h.fd)
+  }
+
+  async fsync (fh: number, datasync: boolean): Promise<void> {
+    const h = this.handle(fh)
+    try {
+      await this.sys.fsync(h.fd, datasync)
+    } catch (e) { throw toFsError(e, p(h.rel)) }
+  }
+
+  async ftruncate (fh: number, size: number): Promise<void> {
+    const h = this.handle(fh)
+    if (!h.writable) throw new FsError('EBADF', p(h.rel), 'ftruncate')
+    try {
+      await this.sys.ftruncate(h.fd, size)
+    } catch (e) { throw toFsError(e, p(h.rel)) }
+  }
+
+  /** ENODATA when unset; EOPNOTSUPP for the overlay's own trusted.overlay.* names (as the kernel). */
+  getxattr (rel: string, name: string): Buffer {
+    if (isPrivateXattr(name)) throw new FsError('EOPNOTSUPP', p(rel), 'getxattr')
+    const node = this.resolver.require(rel)
+    let v: Buffer | undefined
+    try {
+      v = this.sys.lgetxattr(node.phys, name)
+    } catch (e) { throw toFsError(e, p(rel)) }
+    if (v === undefined) throw new FsError('ENODATA', p(rel), 'getxattr')
+    return v
+  }
+
+  listxattr (rel: string): string[] {
+    const node = this.resolver.require(rel)
+    try {
+      return this.sys.llistxattr(node.phys).filter((n) => !isPrivateXattr(n))
+    } catch (e) { throw toFsError(e, p(rel)) }
+  }
+
+  statfs (): FsStats {
+    const root = this.stack.upper?.root ?? this.stack.lowers[0]!.root
+    const s = this.sys.statfs(root)
+    return { bsize: s.bsize, frsize: s.bsize, blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, favail: s.ffree, namemax: 255 }
+  }
+
+  /** Existence (F_OK) and EROFS for W_OK on a read-only mount; permission bits are the kernel's job (default_permissions). */
+  access (rel: string, mode: number): void {
+    this.resolver.require(rel)
+    if ((mode & constants.W_OK) && this.readOnly) throw new FsError('EROFS', p(rel), 'access')
+  }
+
+  // ---------------------------------------------------------------- writing
+
+  /** Creates and opens a file. EEXIST with O_EXCL; an existing file is opened as `open` would. */
+  async create (rel: string, mode: number, flags: number, caller: Caller): Promise<number> {
+    this.writable(rel)
+    const existing = this.resolver.resolve(rel)
+    if (existing !== null) {
+      if (flags & O_EXCL) throw new FsError('EEXIST', p(rel), 'create')
+      return this.open(rel, flags & ~O_CREAT)
+    }
+    const hostFlags = (flags & (O_ACCMODE | PASSED_OPEN_FLAGS)) | O_CREAT | O_EXCL | O_NOFOLLOW
+    let fd = -1
+    const node = this.makeNonDir(rel, caller, mode, (target) => {
+      fd = this.sys.openSync(target, hostFlags, mode & 0o7777)
+    })
+    return this.handles.add({ fd, rel, inUpper: true, writable: (flags & O_ACCMODE) !== O_RDONLY, ino: this.attrOf(node).ino })
+  }
+
+  /** Regular files, fifos, sockets and devices (devices need the caller to be privileged: the kernel checks). */
+  mknod (rel: string, mode: number, rdev: number, caller: Caller): void {
+    this.writable(rel)
+    if (this.resolver.resolve(rel) !== null) throw new FsError('EEXIST', p(rel), 'mknod')
+    this.makeNonDir(rel, caller, mode, (target) => this.sys.mknod(target, mode, rdev))
+  }
+
+  symlink (target: string, rel: string, caller: Caller): void {
+    this.writable(rel)
+    if (this.resolver.resolve(rel) !== null) throw new FsError('EEXIST', p(rel), 'symlink')
+    this.makeNonDir(rel, caller, undefined, (t) => this.sys.symlink(target, t))
+  }
+
+  /** EPERM for a directory; EEXIST if `newRel` is taken. Both names then show one inode. */
+  async link (oldRel: string, newRel: string): Promise<void> {
+    this.writable(newRel)
+    const src = this.resolver.require(oldRel)
+    if (src.isDir) throw new FsError('EPERM', p(oldRel), 'link')
+    if (this.resolver.resolve(newRel) !== null) throw new FsError('EEXIST', p(newRel), 'link')
+    const up = await this.copier!.copyUp(oldRel)
+    if (this.resolver.resolve(newRel) !== null) throw new FsError('EEXIST', p(newRel), 'link')
+    this.makeNonDir(newRel, undefined, undefined, (t) => this.sys.link(up.phys, t))
+  }
+
+  /** EEXIST if taken. A directory made where a whiteout stands is opaque (nothing below merges into it). */
+  mkdir (rel: string, mode: number, caller: Caller): void {
+    this.writable(rel)
+    const parentRel = parentOf(rel)
+    const name = baseOf(rel)
+    const parent0 = this.resolver.require(parentRel)
+    if (!parent0.isDir) throw new FsError('ENOTDIR', p(rel), 'mkdir')
+    if (this.resolver.resolve(rel) !== null) throw new FsError('EEXIST', p(rel), 'mkdir')
+    const parent = this.copier!.dirChain(parentRel)
+    const phys = parent.phys + '/' + name
+    const setgid = (Number(parent.stat.mode) & S_ISGID) !== 0
+    const gid = setgid ? Number(parent.stat.gid) : caller.gid
+    const finalMode = (mode & 0o7777) | (setgid ? S_ISGID : 0)
+    const here = this.sys.lstat(phys)
+    try {
+      if (here !== undefined && isWhiteoutStat(here)) {
+        const tmp = this.whiteouts!.scratch()
+        this.sys.mkdir(tmp, 0o700)
+        try {
+          this.sys.lsetxattr(tmp, OPAQUE_XATTR, Buffer.from('y'))
+          this.sys.lchown(tmp, caller.uid, gid)
+          this.sys.chmod(tmp, finalMode)
+          this.sys.renameat2(tmp, phys, RENAME_EXCHANGE)
+        } catch (e) {
+          void this.sys.rmTree(tmp).catch(() => {})
+          throw e
+        }
+        this.sys.unlink(tmp) // the whiteout, now in the work dir
+      } else {
+        this.sys.mkdir(phys, finalMode & 0o777)
+        this.sys.lchown(phys, caller.uid, gid)
+        this.sys.chmod(phys, finalMode)
+      }
+    } catch (e) { throw toFsError(e, p(rel)) } finally {
+      this.resolver.invalidate()
+    }
+  }
+
+  /** EISDIR for a directory. A name a lower layer shows is replaced by a whiteout. */
+  async unlink (rel: string): Promise<void> {
+    this.writable(rel)
+    await this.settle(rel)
+    const parent = this.resolver.require(parentOf(rel))
+    const node = this.resolver.require(rel)
+    if (node.isDir) throw new FsError('EISDIR', p(rel), 'unlink')
+    const lowerShows = this.resolver.lowerAt(parent, baseOf(rel)) !== null
+    try {
+      if (node.inUpper) {
+        if (lowerShows) this.whiteouts!.replaceFile(node.phys)
+        else this.sys.unlink(node.phys)
+      } else {
+        const up = this.copier!.dirChain(parent.rel)
+        this.whiteouts!.create(up.phys + '/' + baseOf(rel))
+      }
+    } catch (e) { throw toFsError(e, p(rel)) }
+  }
+
+  /** ENOTDIR, ENOTEMPTY (as seen through the mount), EBUSY for the root. */
+  async rmdir (rel: string): Promise<void> {
+    this.writable(rel)
+    if (rel === '') throw new FsError('EBUSY', '/', 'rmdir')
+    await this.settle(rel)
+    const parent = this.resolver.require(parentOf(rel))
+    const node = this.resolver.require(rel)
+    if (!node.isDir) throw new FsError('ENOTDIR', p(rel), 'rmdir')
+    if (this.listDir(node).length > 0) throw new FsError('ENOTEMPTY', p(rel), 'rmdir')
+    const lowerShows = this.resolver.lowerAt(parent, baseOf(rel)) !== null
+    let evicted: string | undefined
+    try {
+      if (node.inUpper) {
+        // The upper dir may still hold whiteouts: swap it out whole, then empty it off to the side.
+        evicted = this.whiteouts!.evictDir(node.phys, lowerShows)
+      } else {
+        const up = this.copier!.dirChain(parent.rel)
+        this.whiteouts!.create(up.phys + '/' + baseOf(rel))
+      }
+    } catch (e) { throw toFsError(e, p(rel)) } finally {
+      this.resolver.invalidate()
+    }
+    if (evicted !== undefined) await this.sys.rmTree(evicted)
+  }
+
+  /**
+   * rename(2). EINVAL for a dir into itself; ENOTDIR / EISDIR on type
+   * mismatch; ENOTEMPTY over a non-empty dir. Directories with lower parts
+   * get a redirect xattr (as the kernel with redirect_dir=on), never EXDEV.
+   */
+  async rename (fromRel: string, toRel: string): Promise<void> {
+    this.writable(toRel)
+    if (fromRel === toRel) { this.resolver.require(fromRel); return }
+    if (fromRel === '' || toRel === '') throw new FsError('EBUSY', '/', 'rename')
+    if (toRel.startsWith(fromRel + '/')) throw new FsError('EINVAL', p(toRel), 'rename')
+    await this.settle(fromRel)
+    await this.settle(toRel)
+    const src = this.resolver.require(fromRel)
+    const dstParent0 = this.resolver.require(parentOf(toRel))
+    if (!dstParent0.isDir) throw new FsError('ENOTDIR', p(toRel), 'rename')
+    if (fromRel.startsWith(toRel + '/')) throw new FsError('ENOTEMPTY', p(toRel), 'rename')
+    const dst = this.resolver.resolve(toRel)
+    if (dst !== null) {
+      if (src.isDir && !dst.isDir) throw new FsError('ENOTDIR', p(toRel), 'rename')
+      if (!src.isDir && dst.isDir) throw new FsError('EISDIR', p(toRel), 'rename')
+      if (dst.isDir && this.listDir(dst).length > 0) throw new FsError('ENOTEMPTY', p(toRel), 'rename')
+      // Two names of one file: rename(2) does nothing.
+      if (!src.isDir && src.stat.dev === dst.stat.dev && src.stat.ino === dst.stat.ino && src.inUpper === dst.inUpper) return
+    }
+    try {
+      const moved = src.isDir ? this.copier!.dirChain(fromRel) : await this.copier!.copyUp(fromRel)
+      const srcParent = this.resolver.require(parentOf(fromRel))
+      const dstParent = this.copier!.dirChain(parentOf(toRel))
+      const lowerAtOld = this.resolver.lowerAt(srcParent, baseOf(fromRel)) !== null
+      if (moved.isDir) this.markMovedDir(moved, srcParent.rel === dstParent.rel, dstParent)
+      const dstPhys = dstParent.phys + '/' + baseOf(toRel)
+      const there = this.sys.lstat(dstPhys)
+      if (there !== undefined && isWhiteoutStat(there)) {
+        // Swap with the whiteout; it lands at the old name, where it is kept only if needed.
+        this.sys.renameat2(moved.phys, dstPhys, RENAME_EXCHANGE)
+        if (!lowerAtOld) this.sys.unlink(moved.phys)
+      } else {
+        if (there !== undefined && isDirStat(there)) this.clearWhiteouts(dstPhys)
+        this.sys.renameat2(moved.phys, dstPhys, lowerAtOld ? RENAME_WHITEOUT : 0)
+      }
+    } catch (e) { throw toFsError(e, p(fromRel)) } finally {
+      this.resolver.invalidate()
+    }
+    this.handles.renamed(fromRel, toRel)
+  }
+
+  /**
+   * Before a directory moves: one with lower parts records where they live
+   * (redirect: its own name within the same parent, else the absolute lower
+   * path); an upper-only one landing in a merged parent is made opaque, so
+   * lower entries at its new name do not merge into it. As the kernel does.
+   */
+  private markMovedDir (dir: Node, sameParent: boolean, dstParent: Node): void {
+    if (dir.lowerRel !== undefined) {
+      const existing = this.sys.lgetxattr(dir.phys, REDIRECT_XATTR)?.toString()
+      if (existing !== undefined && (sameParent || existing.startsWith('/'))) return
+      const value = sameParent ? baseOf(dir.rel) : '/' + dir.lowerRel
+      this.sys.lsetxattr(dir.phys, REDIRECT_XATTR, Buffer.from(value))
+    } else if (!dir.opaque && dstParent.lowerRel !== undefined) {
+      this.sys.lsetxattr(dir.phys, OPAQUE_XATTR, Buffer.from('y'))
+    }
+  }
+
+  /** Removes the whiteouts of an upper dir that the mount shows as empty. */
+  private clearWhiteouts (phys: string): void {
+    for (const name of this.sys.readdirNames(phys)) {
+      const st = this.sys.lstat(phys + '/' + name)
+      if (st !== undefined && isWhiteoutStat(st)) this.sys.unlink(phys + '/' + name)
+    }
+  }
+
+  async chmod (rel: string, mode: number): Promise<void> {
+    const node = await this.forChange(rel)
+    try {
+      this.sys.chmod(node.phys, mode & 0o7777)
+    } catch (e) { throw toFsError(e, p(rel)) }
+  }
+
+  /** uid/gid 0xffffffff mean "leave as is". */
+  async chown (rel: string, uid: number, gid: number): Promise<void> {
+    const node = await this.forChange(rel)
+    try {
+      this.sys.lchown(node.phys, noId(uid), noId(gid))
+    } catch (e) { throw toFsError(e, p(rel)) }
+  }
+
+  /** Nanosecond times; nsec may be UTIME_NOW or UTIME_OMIT. Never follows a symlink. */
+  async utimens (rel: string, atime: Timespec, mtime: Timespec): Promise<void> {
+    const node = await this.forChange(rel)
+    try {
+      this.sys.utimensat(node.phys, atime.sec, atime.nsec, mtime.sec, mtime.nsec)
+    } catch (e) { throw toFsError(e, p(rel)) }
+  }
+
+  async truncate (rel: string, size: number): Promise<void> {
+    const node = await this.forChange(rel)
+    if (node.isDir) throw new FsError('EISDIR', p(rel), 'truncate')
+    try {
+      this.sys.truncate(node.phys, size)
+    } catch (e) { throw toFsError(e, p(rel)) }
+  }
+
+  /** EOPNOTSUPP for trusted.overlay.* names; EEXIST / ENODATA for XATTR_CREATE / XATTR_REPLACE. */
+  async setxattr (rel: string, name: string, value: Buffer, flags: number): Promise<void> {
+    if (isPrivateXattr(name)) throw new FsError('EOPNOTSUPP', p(rel), 'setxattr')
+    const node = await this.forChange(rel)
+    try {
+      this.sys.lsetxattr(node.phys, name, value, flags)
+    } catch (e) { throw toFsError(e, p(rel)) }
+  }
+
+  async removexattr (rel: string, name: string): Promise<void> {
+    if (isPrivateXattr(name)) throw new FsError('EOPNOTSUPP', p(rel), 'removexattr')
+    const node = this.resolver.require(rel)
+    if (this.sys.lgetxattr(node.phys, name) === undefined) throw new FsError('ENODATA', p(rel), 'removexattr')
+    const up = await this.forChange(rel)
+    try {
+      this.sys.lremovexattr(up.phys, name)
+    } catch (e) { throw toFsError(e, p(rel)) }
+  }
+
+  /** Closes every handle (at unmount). */
+  async closeAll (): Promise<void> {
+    for (const h of [...this.handles.all()]) await this.sys.close(h.fd).catch(() => {})
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private handle (fh: number): FileHandle {
+    const h = this.handles.get(fh)
+    if (h === undefined) throw new FsError('EBADF', '', 'handle')
+    return h
+  }
+
+  private writable (rel: string): void {
+    if (this.readOnly || this.copier === undefined) throw new FsError('EROFS', p(rel), 'write')
+  }
+
+  /** The entry's upper node, copied up if need be, for a change of its attributes. */
+  private async forChange (rel: string): Promise<Node> {
+    this.writable(rel)
+    return this.copier!.copyUp(rel)
+  }
+
+  /** Waits for copy-ups at or below `rel` before its shape changes. */
+  private async settle (rel: string): Promise<void> {
+    const pending = this.copier?.pendingUnder(rel) ?? []
+    if (pending.length > 0) await Promise.allSettled(pending)
+  }
+
+  /**
+   * Creates a non-directory at `rel` with `make`, owned by the caller. Where
+   * a whiteout stands it is built in the work dir and renamed over it.
+   */
+  private makeNonDir (rel: string, caller: Caller | undefined, mode: number | undefined, make: (target: string) => void): Node {
+    const parentRel = parentOf(rel)
+    const parent0 = this.resolver.require(parentRel)
+    if (!parent0.isDir) throw new FsError('ENOTDIR', p(rel), 'create')
+    const parent = this.copier!.dirChain(parentRel)
+    const phys = parent.phys + '/' + baseOf(rel)
+    const here = this.sys.lstat(phys)
+    const overWhiteout = here !== undefined && isWhiteoutStat(here)
+    const target = overWhiteout ? this.whiteouts!.scratch() : phys
+    try {
+      make(target)
+      if (caller !== undefined) {
+        const setgid = (Number(parent.stat.mode) & S_ISGID) !== 0
+        this.sys.lchown(target, caller.uid, setgid ? Number(parent.stat.gid) : caller.gid)
+        // chown cleared setuid/setgid that the caller asked for.
+        if (mode !== undefined && (mode & (S_ISUID | S_ISGID))) this.sys.chmod(target, mode & 0o7777)
+      }
+      if (overWhiteout) this.sys.rename(target, phys)
+    } catch (e) {
+      if (overWhiteout) void this.sys.rmTree(target).catch(() => {})
+      throw toFsError(e, p(rel))
+    }
+    return this.resolver.require(rel)
+  }
+
+  /** After a copy-up: read handles on the lower file move to the copy. */
+  private afterCopyUp (rel: string): void {
+    for (const h of this.handles.under(rel)) {
+      if (h.inUpper || h.rel !== rel) continue
+      const node = this.resolver.resolve(rel)
+      if (node === null || !node.inUpper) continue
+      try {
+        const fd = this.sys.openSync(node.phys, O_RDONLY | O_NOFOLLOW)
+        const old = h.fd
+        h.fd = fd
+        h.inUpper = true
+        void this.sys.close(old).catch(() => {})
+      } catch { /* keep reading the lower file */ }
+    }
+  }
+
+  private attrOf (node: Node): Attr {
+    let ino: bigint
+    let nlink = Number(node.stat.nlink)
+    if (node.inUpper) {
+      ino = this.inodes.forUpper(node.phys, node.stat)
+      if (node.isDir && node.lower !== null) nlink = 1
+    } else {
+      ino = this.inodes.number(node.stat.dev, node.stat.ino)
+      if (node.isDir && node.lower !== null && (node.lower.dirs?.length ?? 0) > 1) nlink = 1
+    }
+    return this.attrFrom(node.stat, ino, nlink)
+  }
+
+  private attrFrom (st: Stats, ino: bigint, nlink: number): Attr {
+    return {
+      mode: Number(st.mode),
+      uid: Number(st.uid),
+      gid: Number(st.gid),
+      size: st.size,
+      nlink,
+      ino,
+      rdev: st.rdev,
+      blksize: Number(st.blksize),
+      blocks: st.blocks,
+      atimeNs: st.atimeNs,
+      mtimeNs: st.mtimeNs,
+      ctimeNs: st.ctimeNs
+    }
+  }
+}
+

@@ -1,0 +1,98 @@
+/**
+ * Turning the user's layer paths into a LayerStack, with the checks the
+ * kernel's overlayfs makes (and a few it cannot, because a FUSE daemon that
+ * reads its own mount deadlocks): every layer an existing directory, upper
+ * and work given together and on one filesystem, no directory twice, upper
+ * and work outside every lower, outside each other and outside the mount.
+ * Each failure is one StackError naming the path.
+ */
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import type { Layer, LayerStack } from './layers.js'
+import { isWithin } from './layers.js'
+
+export class StackError extends Error {
+  constructor (message: string, readonly path?: string) {
+    super(message)
+    this.name = 'StackError'
+  }
+}
+
+export interface StackSpec {
+  readonly lowers: readonly string[]
+  readonly upper?: string | undefined
+  readonly workdir?: string | undefined
+  readonly merged: string
+}
+
+function realDir (what: string, p: string): { real: string, st: fs.BigIntStats } {
+  let real: string
+  try {
+    real = fs.realpathSync(p)
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    throw new StackError(`${what} ${p}: ${code === 'ENOENT' ? 'no such directory' : `cannot be resolved (${code})`}`, p)
+  }
+  const st = fs.statSync(real, { bigint: true })
+  if (!st.isDirectory()) throw new StackError(`${what} ${p}: not a directory`, p)
+  return { real, st }
+}
+
+export function openStack (spec: StackSpec): LayerStack {
+  if (spec.lowers.length === 0) throw new StackError('at least one lowerdir is required')
+  if ((spec.upper === undefined) !== (spec.workdir === undefined)) {
+    throw new StackError(spec.upper === undefined ? 'workdir given without upperdir' : 'upperdir given without workdir')
+  }
+  const merged = realDir('mountpoint', spec.merged).real
+  const seen = new Map<string, string>()
+  const note = (what: string, real: string, given: string): void => {
+    const prior = seen.get(real)
+    if (prior !== undefined) throw new StackError(`${what} ${given}: the same directory as ${prior}`, given)
+    seen.set(real, `${what} ${given}`)
+  }
+  const lowers: Layer[] = spec.lowers.map((given, index) => {
+    const { real, st } = realDir('lowerdir', given)
+    note('lowerdir', real, given)
+    // The daemon reads layers by path: a layer under the mount, or the mount
+    // inside a layer, would send the daemon's own reads back to itself.
+    if (isWithin(real, merged) || isWithin(merged, real)) throw new StackError(`lowerdir ${given}: overlaps the mountpoint ${spec.merged}`, given)
+    return { root: real, role: 'lower', index, dev: st.dev, ino: st.ino }
+  })
+  let upper: Layer | undefined
+  let work: string | undefined
+  let workdir: string | undefined
+  if (spec.upper !== undefined && spec.workdir !== undefined) {
+    const u = realDir('upperdir', spec.upper)
+    note('upperdir', u.real, spec.upper)
+    const w = realDir('workdir', spec.workdir)
+    note('workdir', w.real, spec.workdir)
+    for (const [what, given, real] of [['upperdir', spec.upper, u.real], ['workdir', spec.workdir, w.real]] as const) {
+      for (const l of lowers) {
+        if (isWithin(real, l.root)) throw new StackError(`${what} ${given}: inside lowerdir ${l.root}`, given)
+      }
+      if (isWithin(real, merged) || isWithin(merged, real)) throw new StackError(`${what} ${given}: overlaps the mountpoint ${spec.merged}`, given)
+    }
+    if (isWithin(u.real, w.real) || isWithin(w.real, u.real)) {
+      throw new StackError(`upperdir ${spec.upper} and workdir ${spec.workdir} must be separate subtrees`, spec.workdir)
+    }
+    if (u.st.dev !== w.st.dev) throw new StackError(`workdir ${spec.workdir}: not on the same filesystem as upperdir ${spec.upper}`, spec.workdir)
+    upper = { root: u.real, role: 'upper', index: -1, dev: u.st.dev, ino: u.st.ino }
+    workdir = w.real
+    work = path.join(w.real, 'work')
+  }
+  return { lowers, upper, work, workdir }
+}
+
+/**
+ * Readies workdir/work: creates it (mode 0, as the kernel) or empties it of
+ * what an earlier mount or a crash left there. Nothing in it was ever visible.
+ */
+export async function prepareWork (stack: LayerStack): Promise<void> {
+  if (stack.work === undefined) return
+  await fs.promises.mkdir(stack.work, { mode: 0 }).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'EEXIST') throw e })
+  const st = await fs.promises.lstat(stack.work)
+  if (!st.isDirectory()) throw new StackError(`workdir ${stack.workdir}: ${stack.work} is not a directory`, stack.work)
+  for (const name of await fs.promises.readdir(stack.work)) {
+    await fs.promises.rm(path.join(stack.work, name), { recursive: true, force: true })
+  }
+}

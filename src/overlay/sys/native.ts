@@ -1,0 +1,90 @@
+/**
+ * Typed wrapper around the project's own N-API addon (native/overlayts_native.c):
+ * the syscalls Node's fs lacks. All calls are synchronous and throw Node-style
+ * errno errors (code 'ENOENT', errno -2, syscall, path[, dest]).
+ *
+ * The addon is loaded from <repo>/native/build/Release/overlayts_native.node,
+ * where <repo> is the nearest ancestor directory holding package.json; that
+ * works both from src/overlay/sys/native.ts and from dist/src/overlay/sys/native.js.
+ */
+import { existsSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+interface NativeBinding {
+  mknod(path: string, mode: number, rdev: number): void
+  utimensat(path: string, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void
+  renameat2(oldPath: string, newPath: string, flags: number): void
+  makedev(major: number, minor: number): number
+  major(dev: number): number
+  minor(dev: number): number
+  readonly UTIME_NOW: number
+  readonly UTIME_OMIT: number
+  readonly RENAME_NOREPLACE: number
+  readonly RENAME_EXCHANGE: number
+  readonly RENAME_WHITEOUT: number
+}
+
+const ADDON = join('native', 'build', 'Release', 'overlayts_native.node')
+
+function findRepoRoot (from: string): string {
+  let dir = from
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) return dir
+    const parent = dirname(dir)
+    if (parent === dir) throw new Error(`overlayts: no package.json above ${from}; cannot locate ${ADDON}`)
+    dir = parent
+  }
+}
+
+function load (): NativeBinding {
+  const here = dirname(fileURLToPath(import.meta.url))
+  const root = findRepoRoot(here)
+  const file = join(root, ADDON)
+  if (!existsSync(file)) {
+    throw new Error(`overlayts: native addon missing at ${file}; run \`node scripts/build-native.mjs\` (needs libfuse-dev, pkg-config and a C toolchain)`)
+  }
+  return createRequire(import.meta.url)(file) as NativeBinding
+}
+
+const binding = load()
+
+/** mknod(2). `mode` includes the S_IF* type bits; an overlay whiteout is S_IFCHR with rdev 0. */
+export function mknod (path: string, mode: number, rdev: number): void {
+  binding.mknod(path, mode, rdev)
+}
+
+/**
+ * utimensat(2) with AT_SYMLINK_NOFOLLOW (never follows a final symlink).
+ * A nsec of UTIME_NOW or UTIME_OMIT is passed through unchanged.
+ */
+export function utimensat (path: string, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void {
+  binding.utimensat(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec)
+}
+
+/** renameat2(2); flags: RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT (or 0). */
+export function renameat2 (oldPath: string, newPath: string, flags: number): void {
+  binding.renameat2(oldPath, newPath, flags)
+}
+
+/** glibc makedev(3): builds a dev_t (as a number) from major and minor. */
+export function makedev (major: number, minor: number): number {
+  return binding.makedev(major, minor)
+}
+
+/** glibc major(3). */
+export function major (dev: number): number {
+  return binding.major(dev)
+}
+
+/** glibc minor(3). */
+export function minor (dev: number): number {
+  return binding.minor(dev)
+}
+
+export const UTIME_NOW: number = binding.UTIME_NOW
+export const UTIME_OMIT: number = binding.UTIME_OMIT
+export const RENAME_NOREPLACE: number = binding.RENAME_NOREPLACE
+export const RENAME_EXCHANGE: number = binding.RENAME_EXCHANGE
+export const RENAME_WHITEOUT: number = binding.RENAME_WHITEOUT
