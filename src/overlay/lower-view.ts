@@ -121,12 +121,14 @@ export class ScanLowerView implements LowerView {
   private lookupChild (parentDirs: readonly DirLayer[], name: string): LowerEntry | null {
     let found: LowerEntry | null = null
     const dirs: DirLayer[] = []
+    // `.wh.NAME` must itself fit in NAME_MAX for a layer to hold it.
+    const ociWhiteoutPossible = Buffer.byteLength(name) + OCI_WHITEOUT_PREFIX.length <= 255
     for (const pd of parentDirs) {
       const layer = this.lowers[pd.layer]!
       const dirPhys = physical(layer, pd.rel)
       const childRel = joinRel(pd.rel, name)
       const st = sys.lstat(dirPhys + '/' + name)
-      const ociWhiteout = sys.exists(dirPhys + '/' + OCI_WHITEOUT_PREFIX + name)
+      const ociWhiteout = ociWhiteoutPossible && sys.exists(dirPhys + '/' + OCI_WHITEOUT_PREFIX + name)
       if (st === undefined) {
         if (ociWhiteout) break
         continue
