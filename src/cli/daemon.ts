@@ -8,8 +8,10 @@
  */
 import type { Logger } from 'pino'
 import { mountFuse } from '../fuse/mount.js'
+import { LowerIndex } from '../index/lower-index.js'
 import { Overlay } from '../overlay/overlay.js'
 import { openStack, prepareWork } from '../overlay/stack.js'
+import { indexPath } from './index-path.js'
 import type { MountOptions } from './mount-options.js'
 import { removePidFile, writePidFile } from './pidfile.js'
 
@@ -31,10 +33,13 @@ export async function runDaemon (o: DaemonOptions): Promise<number> {
     ? { lowers: [o.mount.upper, ...o.mount.lowers], merged: o.merged }
     : { lowers: o.mount.lowers, upper: o.mount.upper, workdir: o.mount.workdir, merged: o.merged }
   let overlay: Overlay
+  let index: LowerIndex | undefined
   try {
     const stack = openStack(spec)
     await prepareWork(stack)
-    overlay = new Overlay(stack)
+    const db = indexPath(o.mount, stack)
+    index = db === undefined ? undefined : new LowerIndex(db, stack.lowers, log)
+    overlay = new Overlay(stack, { lowerView: index })
   } catch (e) {
     o.ready?.(e as Error)
     throw e
@@ -56,7 +61,7 @@ export async function runDaemon (o: DaemonOptions): Promise<number> {
       traceOps: o.traceOps,
       onUnmounted: () => {
         log.info({ merged: o.merged, ...layers }, 'unmounted')
-        void overlay.closeAll().finally(() => finish(0))
+        void Promise.allSettled([overlay.closeAll(), index?.close()]).finally(() => finish(0))
       }
     })
   } catch (e) {

@@ -15,6 +15,7 @@ import { makeLogger } from './log.js'
 import type { LogLevel } from './log.js'
 import { OptionError, parseMountOptions } from './mount-options.js'
 import { umount } from './umount.js'
+import { indexCommand } from './index-command.js'
 
 interface MountArgs {
   source?: string | undefined
@@ -60,6 +61,13 @@ export async function main (argv: string[]): Promise<number> {
       (a) => run(mountCommand(a as unknown as MountArgs)))
       .command('umount <merged>', 'unmount MERGED and wait for its daemon to exit', (y) => y.positional('merged', { type: 'string', demandOption: true }),
         (a) => run(umount(path.resolve(String(a.merged)))))
+      .command('index <action>', 'build, verify or drop the lookup index of a layer stack', (y) => y
+        .positional('action', { type: 'string', choices: ['build', 'verify', 'drop'], demandOption: true })
+        .option('o', { type: 'string', describe: 'lowerdir=...,workdir=...[,index=PATH]' }),
+      (a) => {
+        const o = a.o as string | string[] | undefined
+        return run(indexCommand(String(a.action), parseMountOptions(o === undefined ? [] : Array.isArray(o) ? o : [o])))
+      })
       .command('$0 [source] [merged]', false, (y) => mountFlags(y)
         .positional('source', { type: 'string' })
         .positional('merged', { type: 'string' }),

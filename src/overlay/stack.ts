@@ -22,7 +22,8 @@ export interface StackSpec {
   readonly lowers: readonly string[]
   readonly upper?: string | undefined
   readonly workdir?: string | undefined
-  readonly merged: string
+  /** The mountpoint; omitted when the stack is only inspected (index commands). */
+  readonly merged?: string | undefined
 }
 
 function realDir (what: string, p: string): { real: string, st: fs.BigIntStats } {
@@ -43,7 +44,7 @@ export function openStack (spec: StackSpec): LayerStack {
   if ((spec.upper === undefined) !== (spec.workdir === undefined)) {
     throw new StackError(spec.upper === undefined ? 'workdir given without upperdir' : 'upperdir given without workdir')
   }
-  const merged = realDir('mountpoint', spec.merged).real
+  const merged = spec.merged === undefined ? undefined : realDir('mountpoint', spec.merged).real
   const seen = new Map<string, string>()
   const note = (what: string, real: string, given: string): void => {
     const prior = seen.get(real)
@@ -55,7 +56,7 @@ export function openStack (spec: StackSpec): LayerStack {
     note('lowerdir', real, given)
     // The daemon reads layers by path: a layer under the mount, or the mount
     // inside a layer, would send the daemon's own reads back to itself.
-    if (isWithin(real, merged) || isWithin(merged, real)) throw new StackError(`lowerdir ${given}: overlaps the mountpoint ${spec.merged}`, given)
+    if (merged !== undefined && (isWithin(real, merged) || isWithin(merged, real))) throw new StackError(`lowerdir ${given}: overlaps the mountpoint ${spec.merged}`, given)
     return { root: real, role: 'lower', index, dev: st.dev, ino: st.ino }
   })
   let upper: Layer | undefined
@@ -70,7 +71,7 @@ export function openStack (spec: StackSpec): LayerStack {
       for (const l of lowers) {
         if (isWithin(real, l.root)) throw new StackError(`${what} ${given}: inside lowerdir ${l.root}`, given)
       }
-      if (isWithin(real, merged) || isWithin(merged, real)) throw new StackError(`${what} ${given}: overlaps the mountpoint ${spec.merged}`, given)
+      if (merged !== undefined && (isWithin(real, merged) || isWithin(merged, real))) throw new StackError(`${what} ${given}: overlaps the mountpoint ${spec.merged}`, given)
     }
     if (isWithin(u.real, w.real) || isWithin(w.real, u.real)) {
       throw new StackError(`upperdir ${spec.upper} and workdir ${spec.workdir} must be separate subtrees`, spec.workdir)

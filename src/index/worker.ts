@@ -1,0 +1,23 @@
+/**
+ * Worker thread that checks or builds the index off the daemon's request
+ * thread. It posts {type:'progress', entries} while building and one
+ * {type:'ready', ...IndexStatus} or {type:'error', message} at the end.
+ */
+import { parentPort, workerData } from 'node:worker_threads'
+import type { Layer } from '../overlay/layers.js'
+import { ensureIndex } from './build.js'
+
+interface Job { dbPath: string, lowers: Array<{ root: string, index: number, dev: string, ino: string }> }
+
+const job = workerData as Job
+const lowers: Layer[] = job.lowers.map((l) => ({ root: l.root, role: 'lower', index: l.index, dev: BigInt(l.dev), ino: BigInt(l.ino) }))
+try {
+  let last = 0
+  const status = ensureIndex(job.dbPath, lowers, (entries) => {
+    const now = Date.now()
+    if (now - last > 500) { last = now; parentPort?.postMessage({ type: 'progress', entries }) }
+  })
+  parentPort?.postMessage({ type: 'ready', ...status })
+} catch (e) {
+  parentPort?.postMessage({ type: 'error', message: (e as Error).message })
+}
