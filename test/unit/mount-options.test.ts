@@ -1,0 +1,46 @@
+import t from 'tap'
+import { OptionError, parseMountOptions, splitEscaped } from '../../src/cli/mount-options.js'
+
+t.test('lowerdir list: leftmost is the top, \\: escapes a colon, relative paths resolve at mount time', async t => {
+  const o = parseMountOptions(['lowerdir=/a:/b\\:c:rel,upperdir=u,workdir=/w'], '/cwd')
+  t.same(o.lowers, ['/a', '/b:c', '/cwd/rel'])
+  t.equal(o.upper, '/cwd/u')
+  t.equal(o.workdir, '/w')
+  t.equal(o.readOnly, false)
+})
+
+t.test('\\, is a literal comma inside a path', async t => {
+  t.same(parseMountOptions(['lowerdir=/a\\,b']).lowers, ['/a,b'])
+  t.same(splitEscaped('a\\,b,c', ','), ['a\\,b', 'c'])
+})
+
+t.test('several -o strings and the generic flags mount(8) adds', async t => {
+  const o = parseMountOptions(['rw,nosuid,nodev,relatime', 'lowerdir=/l,x-systemd.automount,noauto,defaults'])
+  t.same(o.lowers, ['/l'])
+  t.equal(parseMountOptions(['ro,lowerdir=/l']).readOnly, true)
+})
+
+t.test('kernel overlayfs options with the values overlayts implements', async t => {
+  t.doesNotThrow(() => parseMountOptions(['lowerdir=/l,redirect_dir=on,xino=auto,metacopy=off']))
+  t.throws(() => parseMountOptions(['lowerdir=/l,metacopy=on']), OptionError)
+})
+
+t.test('index option', async t => {
+  t.equal(parseMountOptions(['lowerdir=/l,index=off']).index, 'off')
+  t.equal(parseMountOptions(['lowerdir=/l,index=/x/db']).index, '/x/db')
+  t.equal(parseMountOptions(['lowerdir=/l']).index, undefined)
+})
+
+t.test('bad options are errors, never ignored', async t => {
+  const bad: Array<[string, RegExp]> = [
+    ['upperdir=/u,workdir=/w', /missing lowerdir/],
+    ['lowerdir=/l,bogus', /unknown option: bogus/],
+    ['lowerdir=/l,lowerdir=/m', /given twice/],
+    ['lowerdir=', /needs a value/],
+    ['lowerdir=/l,upperdir=', /needs a value/],
+    ['lowerdir=/l:', /empty path/],
+    ['lowerdir=/l,nosuid=1', /unknown option/]
+  ]
+  for (const [opt, msg] of bad) t.throws(() => parseMountOptions([opt]), msg, opt)
+  t.throws(() => parseMountOptions(['lowerdir=/a\nb']), /newline/)
+})
