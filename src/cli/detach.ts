@@ -9,7 +9,11 @@ import * as fs from 'node:fs'
 
 export const READY_FD_ENV = 'OVERLAYTS_READY_FD'
 
+let reported = false
+
 export function reportReady (err: Error | null): void {
+  if (reported) return
+  reported = true
   try {
     fs.writeSync(3, err ? `error ${err.message.replace(/\n/g, ' ')}\n` : 'ok\n')
     fs.closeSync(3)

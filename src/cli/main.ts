@@ -84,6 +84,8 @@ export async function main (argv: string[]): Promise<number> {
       .fail((msg, err) => { throw err ?? new OptionError(msg) })
       .parseAsync()
   } catch (e) {
+    // A detached daemon's stderr goes nowhere: tell the waiting parent instead.
+    if (process.env[READY_FD_ENV]) reportReady(e as Error)
     process.stderr.write(`overlayts: ${(e as Error).message}\n`)
     return code === 0 ? 1 : code
   }

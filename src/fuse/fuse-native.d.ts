@@ -63,6 +63,14 @@ declare module 'fuse-native' {
       fsid?: Int
     }
 
+    /**
+     * The path of an operation on an open handle: null when the file or
+     * directory was removed while open (libfuse's flag_nullpath_ok, set by the
+     * patched binding: with hard_remove an unlinked node has no path). Such an
+     * operation must be served from the fh alone.
+     */
+    type FhPath = string | null
+
     /** 0 or null = success, otherwise a negative errno. */
     type Errno = number | null
 
@@ -85,13 +93,13 @@ declare module 'fuse-native' {
       access?(ctx: Caller, path: string, mode: number, cb: DoneCallback): void
       statfs?(ctx: Caller, path: string, cb: StatfsCallback): void
       getattr?(ctx: Caller, path: string, cb: StatCallback): void
-      fgetattr?(ctx: Caller, path: string, fh: number, cb: StatCallback): void
-      flush?(ctx: Caller, path: string, fh: number, cb: DoneCallback): void
-      fsync?(ctx: Caller, path: string, datasync: number, fh: number, cb: DoneCallback): void
-      fsyncdir?(ctx: Caller, path: string, datasync: number, fh: number, cb: DoneCallback): void
-      readdir?(ctx: Caller, path: string, cb: ReaddirCallback): void
+      fgetattr?(ctx: Caller, path: FhPath, fh: number, cb: StatCallback): void
+      flush?(ctx: Caller, path: FhPath, fh: number, cb: DoneCallback): void
+      fsync?(ctx: Caller, path: FhPath, datasync: number, fh: number, cb: DoneCallback): void
+      fsyncdir?(ctx: Caller, path: FhPath, datasync: number, fh: number, cb: DoneCallback): void
+      readdir?(ctx: Caller, path: FhPath, cb: ReaddirCallback): void
       truncate?(ctx: Caller, path: string, size: number, cb: DoneCallback): void
-      ftruncate?(ctx: Caller, path: string, fh: number, size: number, cb: DoneCallback): void
+      ftruncate?(ctx: Caller, path: FhPath, fh: number, size: number, cb: DoneCallback): void
       utimens?(ctx: Caller, path: string, atime: Timespec, mtime: Timespec, cb: DoneCallback): void
       readlink?(ctx: Caller, path: string, cb: ReadlinkCallback): void
       chown?(ctx: Caller, path: string, uid: number, gid: number, cb: DoneCallback): void
@@ -112,11 +120,11 @@ declare module 'fuse-native' {
        * buf is libfuse's buffer (detached after cb). offset is a number (exact below 2^53).
        * cb(bytesRead) or cb(-errno).
        */
-      read?(ctx: Caller, path: string, fh: number, buf: Buffer, len: number, offset: number, cb: ResultCallback): void
+      read?(ctx: Caller, path: FhPath, fh: number, buf: Buffer, len: number, offset: number, cb: ResultCallback): void
       /** cb(bytesWritten) or cb(-errno). buf is detached after cb. */
-      write?(ctx: Caller, path: string, fh: number, buf: Buffer, len: number, offset: number, cb: ResultCallback): void
-      release?(ctx: Caller, path: string, fh: number, cb: DoneCallback): void
-      releasedir?(ctx: Caller, path: string, fh: number, cb: DoneCallback): void
+      write?(ctx: Caller, path: FhPath, fh: number, buf: Buffer, len: number, offset: number, cb: ResultCallback): void
+      release?(ctx: Caller, path: FhPath, fh: number, cb: DoneCallback): void
+      releasedir?(ctx: Caller, path: FhPath, fh: number, cb: DoneCallback): void
       /** flags: the open(2) flags. */
       create?(ctx: Caller, path: string, mode: number, flags: number, cb: FhCallback): void
       unlink?(ctx: Caller, path: string, cb: DoneCallback): void

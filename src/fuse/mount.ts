@@ -11,10 +11,14 @@
  *   local filesystem;
  * - 1 s entry/attribute caching: every change goes through this daemon and
  *   hence through the kernel, which updates its caches on its own operations.
+ *
+ * Read/write request sizes are counted (io-stats.ts) and logged as one
+ * `{"msg":"io stats"}` line at unmount and whenever the daemon gets SIGUSR1.
  */
 import Fuse from 'fuse-native'
 import type { Logger } from 'pino'
 import type { Overlay } from '../overlay/overlay.js'
+import { IoStats } from './io-stats.js'
 import { makeOperations } from './ops.js'
 
 export interface FuseMountOptions {
@@ -29,7 +33,12 @@ export interface FuseMountOptions {
 
 export interface FuseMount {
   unmount(): Promise<void>
+  /** The read/write request-size counters of this mount. */
+  readonly ioStats: IoStats
 }
+
+/** The signal that makes a mounted daemon log its io stats. */
+export const IO_STATS_SIGNAL = 'SIGUSR1'
 
 function escapeOpt (v: string): string {
   return v.replace(/[\\,]/g, (c) => '\\' + c)
@@ -49,7 +58,11 @@ export function fuseOptions (overlay: Overlay, source: string): string[] {
 }
 
 export function mountFuse (overlay: Overlay, o: FuseMountOptions): Promise<FuseMount> {
-  const ops = makeOperations(overlay, { log: o.log, traceOps: o.traceOps })
+  const ioStats = new IoStats()
+  const ops = makeOperations(overlay, { log: o.log, traceOps: o.traceOps, ioStats })
+  // SIGUSR1 -> one io stats line. A listener also replaces Node's default
+  // SIGUSR1 action (starting the inspector), which a daemon must not do.
+  const onSignal = (): void => ioStats.log(o.log, IO_STATS_SIGNAL)
   let ended = false
   const fuse = new Fuse(o.merged, ops, {
     options: fuseOptions(overlay, o.source),
@@ -58,14 +71,18 @@ export function mountFuse (overlay: Overlay, o: FuseMountOptions): Promise<FuseM
     onUnmounted: () => {
       if (ended) return
       ended = true
+      process.removeListener(IO_STATS_SIGNAL, onSignal)
+      ioStats.log(o.log, 'unmount')
       o.onUnmounted()
     }
   })
   return new Promise((resolve, reject) => {
     fuse.mount((err) => {
       if (err) return reject(err)
+      if (!ended) process.on(IO_STATS_SIGNAL, onSignal)
       resolve({
-        unmount: () => new Promise<void>((res, rej) => fuse.unmount((e) => e ? rej(e) : res()))
+        unmount: () => new Promise<void>((res, rej) => fuse.unmount((e) => e ? rej(e) : res())),
+        ioStats
       })
     })
   })

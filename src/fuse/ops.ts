@@ -13,6 +13,7 @@ import type { Logger } from 'pino'
 import { FsError, toFsError } from '../overlay/errors.js'
 import type { Attr, Caller, Overlay } from '../overlay/overlay.js'
 import { toRel } from '../overlay/paths.js'
+import type { IoStats } from './io-stats.js'
 
 type Errno = number
 
@@ -23,10 +24,18 @@ export interface OpsOptions {
   readonly log: Logger
   /** Log every operation (at debug level). */
   readonly traceOps: boolean
+  /** Counts read/write requests by size (see io-stats.ts). */
+  readonly ioStats?: IoStats
 }
 
+/**
+ * The path of an operation on an open handle, for logs: libfuse passes none
+ * (null) once the file was removed while open; such operations work by fh.
+ */
+function fhPath (path: Fuse.FhPath): string { return path ?? '(removed)' }
+
 export function makeOperations (overlay: Overlay, opts: OpsOptions): Fuse.Operations {
-  const { log, traceOps } = opts
+  const { log, traceOps, ioStats } = opts
 
   /** Runs `fn` and answers `reply(0, value)` or `reply(-errno)`. */
   function run<T> (op: string, path: string, fn: () => T | Promise<T>, reply: (err: Errno, value?: T) => void): void {
@@ -63,10 +72,12 @@ export function makeOperations (overlay: Overlay, opts: OpsOptions): Fuse.Operat
   return {
     init (cb) { cb(0) },
     getattr (_ctx, path, cb) { run('getattr', path, () => statOf(overlay.getattr(toRel(path))), cb) },
-    fgetattr (_ctx, path, fh, cb) { run('fgetattr', path, () => statOf(overlay.fgetattr(fh)), cb) },
+    fgetattr (_ctx, path, fh, cb) { run('fgetattr', fhPath(path), () => statOf(overlay.fgetattr(fh)), cb) },
     access (_ctx, path, mode, cb) { run('access', path, () => overlay.access(toRel(path), mode), (e) => cb(e)) },
     readlink (_ctx, path, cb) { run('readlink', path, () => overlay.readlink(toRel(path)), cb) },
     readdir (_ctx, path, cb) {
+      // A directory removed while open lists as empty, as on any local filesystem.
+      if (path === null) { cb(0, [], []); return }
       run('readdir', path, () => overlay.readdir(toRel(path)), (err, entries) => {
         if (err !== 0 || entries === undefined) return cb(err)
         const self = statOf(overlay.getattr(toRel(path)))
@@ -80,14 +91,20 @@ export function makeOperations (overlay: Overlay, opts: OpsOptions): Fuse.Operat
     statfs (_ctx, path, cb) { run('statfs', path, () => overlay.statfs(), cb) },
     open (_ctx, path, flags, cb) { run('open', path, () => overlay.open(toRel(path), flags), cb) },
     create (ctx, path, mode, flags, cb) { run('create', path, () => overlay.create(toRel(path), mode, flags, caller(ctx)), cb) },
-    read (_ctx, path, fh, buf, len, offset, cb) { runCount('read', path, () => overlay.read(fh, buf, len, offset), cb) },
-    write (_ctx, path, fh, buf, len, offset, cb) { runCount('write', path, () => overlay.write(fh, buf, len, offset), cb) },
-    release (_ctx, path, fh, cb) { run('release', path, () => overlay.release(fh), (e) => cb(e)) },
+    read (_ctx, path, fh, buf, len, offset, cb) {
+      ioStats?.count('read', len)
+      runCount('read', fhPath(path), () => overlay.read(fh, buf, len, offset), cb)
+    },
+    write (_ctx, path, fh, buf, len, offset, cb) {
+      ioStats?.count('write', len)
+      runCount('write', fhPath(path), () => overlay.write(fh, buf, len, offset), cb)
+    },
+    release (_ctx, path, fh, cb) { run('release', fhPath(path), () => overlay.release(fh), (e) => cb(e)) },
     flush (_ctx, _path, _fh, cb) { cb(0) },
-    fsync (_ctx, path, datasync, fh, cb) { run('fsync', path, () => overlay.fsync(fh, datasync !== 0), (e) => cb(e)) },
+    fsync (_ctx, path, datasync, fh, cb) { run('fsync', fhPath(path), () => overlay.fsync(fh, datasync !== 0), (e) => cb(e)) },
     fsyncdir (_ctx, _path, _datasync, _fh, cb) { cb(0) },
     truncate (_ctx, path, size, cb) { run('truncate', path, () => overlay.truncate(toRel(path), size), (e) => cb(e)) },
-    ftruncate (_ctx, path, fh, size, cb) { run('ftruncate', path, () => overlay.ftruncate(fh, size), (e) => cb(e)) },
+    ftruncate (_ctx, path, fh, size, cb) { run('ftruncate', fhPath(path), () => overlay.ftruncate(fh, size), (e) => cb(e)) },
     chmod (_ctx, path, mode, cb) { run('chmod', path, () => overlay.chmod(toRel(path), mode), (e) => cb(e)) },
     chown (_ctx, path, uid, gid, cb) { run('chown', path, () => overlay.chown(toRel(path), uid, gid), (e) => cb(e)) },
     utimens (_ctx, path, atime, mtime, cb) { run('utimens', path, () => overlay.utimens(toRel(path), atime, mtime), (e) => cb(e)) },

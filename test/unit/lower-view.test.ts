@@ -1,7 +1,8 @@
 // The lower view on real directories (no mount): the lookup rules of
 // OVERLAY-RULES.md, in kernel and OCI marker forms, and redirects.
 import t from 'tap'
-type TestBase = typeof t
+import type { Test } from 'tap'
+type TestBase = Test
 import { execFileSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
