@@ -3,7 +3,8 @@
  * options that make it behave like the kernel's overlayfs:
  *
  * - use_ino: st_ino is the overlay's, not libfuse's own 32-bit counter;
- * - hard_remove: an unlinked open file is really unlinked (no .fuse_hidden*);
+ * - no hard_remove: libfuse's rename of an unlinked open file to .fuse_hidden*
+ *   is caught in ops.ts (DetachedFiles), so fstat keeps working on it;
  * - big_writes, max_write/max_read=128 KiB: bulk I/O in 128 KiB requests, the
  *   largest libfuse 2 takes, instead of 4 KiB;
  * - default_permissions (+ allow_other as root): the kernel checks permissions
@@ -47,7 +48,7 @@ function escapeOpt (v: string): string {
 export function fuseOptions (overlay: Overlay, source: string): string[] {
   const opts = [
     `fsname=${escapeOpt(source)}`, 'subtype=overlayts',
-    'use_ino', 'hard_remove', 'big_writes', 'max_write=131072', 'max_read=131072',
+    'use_ino', 'big_writes', 'max_write=131072', 'max_read=131072',
     'default_permissions', 'entry_timeout=1', 'attr_timeout=1', 'negative_timeout=1',
     'kernel_cache'
   ]

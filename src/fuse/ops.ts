@@ -34,8 +34,38 @@ export interface OpsOptions {
  */
 function fhPath (path: Fuse.FhPath): string { return path ?? '(removed)' }
 
+/**
+ * Files unlinked while open. libfuse 2's high-level API needs a path for
+ * every getattr, so with hard_remove an fstat of such a file fails with
+ * ENOENT. Without hard_remove, libfuse instead renames the file to
+ * `.fuse_hiddenXXXXXXXXYYYYYYYY` and unlinks that name at the last close.
+ * That rename is caught here: the file is unlinked from the overlay for real
+ * (nothing named .fuse_hidden* ever appears in the merged dir or in upper),
+ * and the hidden name lives only in this table, answered from the open handle.
+ */
+const HIDDEN_NAME = /(^|\/)\.fuse_hidden[0-9a-f]{16}$/
+
+class DetachedFiles {
+  private readonly byPath = new Map<string, number[]>()
+
+  static isHiddenName (path: string): boolean { return HIDDEN_NAME.test(path) }
+
+  add (path: string, fhs: number[]): void { this.byPath.set(path, fhs) }
+  /** An open handle of the detached file at `path`, if any. */
+  handle (path: string): number | undefined { return this.byPath.get(path)?.[0] }
+  has (path: string): boolean { return this.byPath.has(path) }
+  remove (path: string): void { this.byPath.delete(path) }
+  released (fh: number): void {
+    for (const fhs of this.byPath.values()) {
+      const i = fhs.indexOf(fh)
+      if (i >= 0) fhs.splice(i, 1)
+    }
+  }
+}
+
 export function makeOperations (overlay: Overlay, opts: OpsOptions): Fuse.Operations {
   const { log, traceOps, ioStats } = opts
+  const detached = new DetachedFiles()
 
   /** Runs `fn` and answers `reply(0, value)` or `reply(-errno)`. */
   function run<T> (op: string, path: string, fn: () => T | Promise<T>, reply: (err: Errno, value?: T) => void): void {
@@ -71,7 +101,16 @@ export function makeOperations (overlay: Overlay, opts: OpsOptions): Fuse.Operat
 
   return {
     init (cb) { cb(0) },
-    getattr (_ctx, path, cb) { run('getattr', path, () => statOf(overlay.getattr(toRel(path))), cb) },
+    getattr (_ctx, path, cb) {
+      run('getattr', path, () => {
+        if (detached.has(path)) {
+          const fh = detached.handle(path)
+          if (fh === undefined) throw new FsError('ENOENT', path, 'getattr')
+          return statOf(overlay.fgetattr(fh))
+        }
+        return statOf(overlay.getattr(toRel(path)))
+      }, cb)
+    },
     fgetattr (_ctx, path, fh, cb) { run('fgetattr', fhPath(path), () => statOf(overlay.fgetattr(fh)), cb) },
     access (_ctx, path, mode, cb) { run('access', path, () => overlay.access(toRel(path), mode), (e) => cb(e)) },
     readlink (_ctx, path, cb) { run('readlink', path, () => overlay.readlink(toRel(path)), cb) },
@@ -99,7 +138,10 @@ export function makeOperations (overlay: Overlay, opts: OpsOptions): Fuse.Operat
       ioStats?.count('write', len)
       runCount('write', fhPath(path), () => overlay.write(fh, buf, len, offset), cb)
     },
-    release (_ctx, path, fh, cb) { run('release', fhPath(path), () => overlay.release(fh), (e) => cb(e)) },
+    release (_ctx, path, fh, cb) {
+      detached.released(fh)
+      run('release', fhPath(path), () => overlay.release(fh), (e) => cb(e))
+    },
     flush (_ctx, _path, _fh, cb) { cb(0) },
     fsync (_ctx, path, datasync, fh, cb) { run('fsync', fhPath(path), () => overlay.fsync(fh, datasync !== 0), (e) => cb(e)) },
     fsyncdir (_ctx, _path, _datasync, _fh, cb) { cb(0) },
@@ -112,9 +154,23 @@ export function makeOperations (overlay: Overlay, opts: OpsOptions): Fuse.Operat
     mkdir (ctx, path, mode, cb) { run('mkdir', path, () => overlay.mkdir(toRel(path), mode, caller(ctx)), (e) => cb(e)) },
     symlink (ctx, target, linkpath, cb) { run('symlink', linkpath, () => overlay.symlink(target, toRel(linkpath), caller(ctx)), (e) => cb(e)) },
     link (_ctx, src, dest, cb) { run('link', dest, () => overlay.link(toRel(src), toRel(dest)), (e) => cb(e)) },
-    unlink (_ctx, path, cb) { run('unlink', path, () => overlay.unlink(toRel(path)), (e) => cb(e)) },
+    unlink (_ctx, path, cb) {
+      if (detached.has(path)) { detached.remove(path); cb(0); return }
+      run('unlink', path, () => overlay.unlink(toRel(path)), (e) => cb(e))
+    },
     rmdir (_ctx, path, cb) { run('rmdir', path, () => overlay.rmdir(toRel(path)), (e) => cb(e)) },
-    rename (_ctx, src, dest, cb) { run('rename', src, () => overlay.rename(toRel(src), toRel(dest)), (e) => cb(e)) },
+    rename (_ctx, src, dest, cb) {
+      if (DetachedFiles.isHiddenName(dest)) {
+        // libfuse hiding a file unlinked while open (see DetachedFiles).
+        run('unlink', src, async () => {
+          const rel = toRel(src)
+          await overlay.unlink(rel)
+          detached.add(dest, overlay.detachHandles(rel))
+        }, (e) => cb(e))
+        return
+      }
+      run('rename', src, () => overlay.rename(toRel(src), toRel(dest)), (e) => cb(e))
+    },
     getxattr (_ctx, path, name, _position, cb) { run('getxattr', path, () => overlay.getxattr(toRel(path), name), cb) },
     listxattr (_ctx, path, cb) { run('listxattr', path, () => overlay.listxattr(toRel(path)), cb) },
     setxattr (_ctx, path, name, value, _position, flags, cb) {

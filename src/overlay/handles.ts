@@ -14,6 +14,9 @@ export interface FileHandle {
   readonly ino: bigint
 }
 
+/** The path of a handle whose file has no name any more: matches no real path. */
+const DETACHED = '\0detached'
+
 export class HandleTable {
   private readonly handles = new Map<number, FileHandle>()
   private next = 1
@@ -43,6 +46,18 @@ export class HandleTable {
     for (const h of this.handles.values()) {
       if (h.rel === rel || h.rel.startsWith(rel + '/')) yield h
     }
+  }
+
+  /**
+   * Detaches the handles open at exactly `rel` from every path (their file
+   * was unlinked while open) and returns their numbers.
+   */
+  detach (rel: string): number[] {
+    const out: number[] = []
+    for (const [fh, h] of this.handles) {
+      if (h.rel === rel) { h.rel = DETACHED; out.push(fh) }
+    }
+    return out
   }
 
   /** Re-labels handles after `from` was renamed to `to`. */

@@ -518,6 +518,11 @@ export class Overlay {
     } catch (e) { throw toFsError(e, p(rel)) }
   }
 
+  /** The handles open at `rel`, detached from it: their file is about to lose its name (unlinked while open). */
+  detachHandles (rel: string): number[] {
+    return this.handles.detach(rel)
+  }
+
   /** Closes every handle (at unmount). */
   async closeAll (): Promise<void> {
     for (const h of [...this.handles.all()]) await this.sys.close(h.fd).catch(() => {})
