@@ -32,7 +32,7 @@
 
 #define MAX_ARGS 5
 
-static void throw_errno (napi_env env, int err, const char *syscall_name, const char *path, const char *dest) {
+static napi_value make_errno_error (napi_env env, int err, const char *syscall_name, const char *path, const char *dest) {
   const char *code = uv_err_name(-err);
   const char *desc = uv_strerror(-err);
   char unknown[32];
@@ -46,8 +46,11 @@ static void throw_errno (napi_env env, int err, const char *syscall_name, const 
     (path ? strlen(path) : 0) + (dest ? strlen(dest) : 0) + 32;
   char *msg = malloc(msg_len);
   if (msg == NULL) {
-    napi_throw_error(env, code, desc);
-    return;
+    napi_value c, m, e;
+    napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &c);
+    napi_create_string_utf8(env, desc, NAPI_AUTO_LENGTH, &m);
+    napi_create_error(env, c, m, &e);
+    return e;
   }
   if (path && dest) snprintf(msg, msg_len, "%s: %s, %s '%s' -> '%s'", code, desc, syscall_name, path, dest);
   else if (path) snprintf(msg, msg_len, "%s: %s, %s '%s'", code, desc, syscall_name, path);
@@ -71,7 +74,11 @@ static void throw_errno (napi_env env, int err, const char *syscall_name, const 
     napi_create_string_utf8(env, dest, NAPI_AUTO_LENGTH, &v);
     napi_set_named_property(env, error, "dest", v);
   }
-  napi_throw(env, error);
+  return error;
+}
+
+static void throw_errno (napi_env env, int err, const char *syscall_name, const char *path, const char *dest) {
+  napi_throw(env, make_errno_error(env, err, syscall_name, path, dest));
 }
 
 // Returns a malloc'ed NUL-terminated path from a string or Buffer argument, or NULL (exception pending).
@@ -231,6 +238,123 @@ static napi_value js_minor (napi_env env, napi_callback_info info) {
   return result;
 }
 
+
+// copyData(src, dst) -> Promise<void>, on libuv's thread pool.
+// Copies a regular file's data into a new file dst (created 0600, O_EXCL):
+// a reflink where the filesystem can, else copy_file_range over the data
+// segments only (SEEK_DATA/SEEK_HOLE), so sparse files stay sparse, as with
+// the kernel's overlayfs copy-up. The copy is fsynced: it is about to be
+// renamed into upper, and must not turn up empty after a power cut.
+#include <sys/ioctl.h>
+#include <linux/fs.h>
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  char *src;
+  char *dst;
+  int err;
+  const char *failed_syscall;
+} copy_job_t;
+
+static int copy_segment (int in, int out, off_t start, off_t end, const char **failed) {
+  off_t off_in = start, off_out = start;
+  while (off_in < end) {
+    size_t want = (size_t) (end - off_in);
+    if (want > (1u << 30)) want = 1u << 30;
+    ssize_t n = copy_file_range(in, &off_in, out, &off_out, want, 0);
+    if (n > 0) continue;
+    if (n == 0) return 0; // source shrank: stop at what is there
+    if (errno == EINTR) continue;
+    if (errno != EXDEV && errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP) { *failed = "copy_file_range"; return errno; }
+    // Filesystems without copy_file_range between them: plain read/write.
+    static __thread char buf[1 << 17];
+    while (off_in < end) {
+      size_t chunk = (size_t) (end - off_in) < sizeof(buf) ? (size_t) (end - off_in) : sizeof(buf);
+      ssize_t r = pread(in, buf, chunk, off_in);
+      if (r < 0) { if (errno == EINTR) continue; *failed = "read"; return errno; }
+      if (r == 0) return 0;
+      ssize_t done = 0;
+      while (done < r) {
+        ssize_t w = pwrite(out, buf + done, (size_t) (r - done), off_in + done);
+        if (w < 0) { if (errno == EINTR) continue; *failed = "write"; return errno; }
+        done += w;
+      }
+      off_in += r;
+    }
+    return 0;
+  }
+  return 0;
+}
+
+static void copy_execute (napi_env env, void *data) {
+  (void) env;
+  copy_job_t *job = data;
+  int in = open(job->src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (in < 0) { job->err = errno; job->failed_syscall = "open"; return; }
+  int out = open(job->dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (out < 0) { job->err = errno; job->failed_syscall = "open"; close(in); return; }
+  struct stat st;
+  int err = 0;
+  const char *failed = NULL;
+  if (fstat(in, &st) != 0) { err = errno; failed = "fstat"; goto done; }
+  if (ioctl(out, FICLONE, in) == 0) goto sync;
+  off_t off = 0;
+  while (off < st.st_size) {
+    off_t data_at = lseek(in, off, SEEK_DATA);
+    if (data_at < 0) {
+      if (errno == ENXIO) break; // only a hole is left
+      if (errno == EINVAL) { data_at = off; } else { err = errno; failed = "lseek"; goto done; }
+    }
+    off_t hole_at = lseek(in, data_at, SEEK_HOLE);
+    if (hole_at < 0) hole_at = st.st_size;
+    err = copy_segment(in, out, data_at, hole_at, &failed);
+    if (err != 0) goto done;
+    off = hole_at;
+  }
+  if (ftruncate(out, st.st_size) != 0) { err = errno; failed = "ftruncate"; goto done; }
+sync:
+  if (fsync(out) != 0) { err = errno; failed = "fsync"; }
+done:
+  close(in);
+  if (close(out) != 0 && err == 0) { err = errno; failed = "close"; }
+  if (err != 0) unlink(job->dst);
+  job->err = err;
+  job->failed_syscall = failed;
+}
+
+static void copy_complete (napi_env env, napi_status status, void *data) {
+  copy_job_t *job = data;
+  if (status != napi_ok && job->err == 0) { job->err = ECANCELED; job->failed_syscall = "copyData"; }
+  if (job->err == 0) {
+    napi_value undef;
+    napi_get_undefined(env, &undef);
+    napi_resolve_deferred(env, job->deferred, undef);
+  } else {
+    napi_reject_deferred(env, job->deferred, make_errno_error(env, job->err, job->failed_syscall, job->src, job->dst));
+  }
+  napi_delete_async_work(env, job->work);
+  free(job->src);
+  free(job->dst);
+  free(job);
+}
+
+static napi_value js_copyData (napi_env env, napi_callback_info info) {
+  napi_value argv[2], promise, name;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  copy_job_t *job = calloc(1, sizeof(copy_job_t));
+  if (job == NULL) { napi_throw_error(env, "ENOMEM", "out of memory"); return NULL; }
+  job->src = get_path(env, argv[0], "src");
+  if (job->src == NULL) { free(job); return NULL; }
+  job->dst = get_path(env, argv[1], "dst");
+  if (job->dst == NULL) { free(job->src); free(job); return NULL; }
+  napi_create_promise(env, &job->deferred, &promise);
+  napi_create_string_utf8(env, "overlayts.copyData", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, copy_execute, copy_complete, job, &job->work);
+  napi_queue_async_work(env, job->work);
+  return promise;
+}
+
 static void export_fn (napi_env env, napi_value exports, const char *name, napi_callback cb) {
   napi_value fn;
   napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
@@ -250,6 +374,7 @@ static napi_value init (napi_env env, napi_value exports) {
   export_fn(env, exports, "makedev", js_makedev);
   export_fn(env, exports, "major", js_major);
   export_fn(env, exports, "minor", js_minor);
+  export_fn(env, exports, "copyData", js_copyData);
   export_int(env, exports, "UTIME_NOW", UTIME_NOW);
   export_int(env, exports, "UTIME_OMIT", UTIME_OMIT);
   export_int(env, exports, "RENAME_NOREPLACE", RENAME_NOREPLACE);

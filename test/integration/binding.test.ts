@@ -225,6 +225,8 @@ t.test('a 3 GiB copy-up completes, and other requests are answered meanwhile', a
   t.equal(st.stdout.toString().trim(), '6', 'with the right answer')
   t.ok(copyDone === 0 || statDone <= copyDone, `the stat was answered (${statDone - started} ms) before the copy-up finished (${copyDone - started} ms)`)
   t.equal(statSync(join(l.upper, 'big')).size, 3 * 1024 * 1024 * 1024 + 2, 'the copy in upper has the whole size plus the append')
+  // The lower file is all hole: so is its copy (the kernel's copy-up skips holes too).
+  t.ok(statSync(join(l.upper, 'big')).blocks * 512 < 1024 * 1024, `the copy stays sparse (${statSync(join(l.upper, 'big')).blocks} blocks)`)
   t.equal(await sh(`tail -c 2 big | od -An -c | tr -d ' '`, m.merged), 'x\\n', 'and the appended bytes at the end')
 })
 

@@ -64,8 +64,7 @@ export const sys = {
   lsetxattr,
   lremovexattr,
 
-  copyFile: (from: string, to: string): Promise<void> =>
-    fs.promises.copyFile(from, to, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE),
+  copyFile: native.copyData,
   read: (fd: number, buf: Buffer, len: number, pos: number): Promise<number> =>
     new Promise((resolve, reject) => fs.read(fd, buf, 0, len, pos, (e, n) => e ? reject(e) : resolve(n))),
   write: (fd: number, buf: Buffer, len: number, pos: number): Promise<number> =>

@@ -16,6 +16,7 @@ interface NativeBinding {
   mknod(path: string, mode: number, rdev: number): void
   utimensat(path: string, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void
   renameat2(oldPath: string, newPath: string, flags: number): void
+  copyData(src: string, dst: string): Promise<void>
   makedev(major: number, minor: number): number
   major(dev: number): number
   minor(dev: number): number
@@ -88,3 +89,12 @@ export const UTIME_OMIT: number = binding.UTIME_OMIT
 export const RENAME_NOREPLACE: number = binding.RENAME_NOREPLACE
 export const RENAME_EXCHANGE: number = binding.RENAME_EXCHANGE
 export const RENAME_WHITEOUT: number = binding.RENAME_WHITEOUT
+
+/**
+ * Copies a regular file's data into a new file `dst` (mode 0600, must not
+ * exist) on libuv's thread pool: reflink where possible, else only the data
+ * segments (sparse files stay sparse), then fsync. On failure `dst` is removed.
+ */
+export function copyData (src: string, dst: string): Promise<void> {
+  return binding.copyData(src, dst)
+}
