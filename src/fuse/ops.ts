@@ -11,7 +11,7 @@
 import type Fuse from 'fuse-native'
 import type { Logger } from 'pino'
 import { FsError, toFsError } from '../overlay/errors.js'
-import type { Attr, Caller, Overlay } from '../overlay/overlay.js'
+import type { Attr, Caller, DirEntry, Overlay } from '../overlay/overlay.js'
 import { toRel } from '../overlay/paths.js'
 import type { IoStats } from './io-stats.js'
 
@@ -98,6 +98,10 @@ export function makeOperations (overlay: Overlay, opts: OpsOptions): Fuse.Operat
   }
 
   const statOf = (a: Attr): Fuse.StatInput => ({ ...a, dev: 0 })
+  // readdir's entries carry only what libfuse puts in a dirent: inode number and type.
+  const direntStat = (e: DirEntry): Fuse.StatInput => ({
+    mode: e.mode, ino: e.ino, uid: 0, gid: 0, size: 0, dev: 0, nlink: 1, rdev: 0, blksize: 0, blocks: 0, atimeNs: 0n, mtimeNs: 0n, ctimeNs: 0n
+  })
 
   return {
     init (cb) { cb(0) },
@@ -120,7 +124,7 @@ export function makeOperations (overlay: Overlay, opts: OpsOptions): Fuse.Operat
       run('readdir', path, () => overlay.readdir(toRel(path)), (err, entries) => {
         if (err !== 0 || entries === undefined) return cb(err)
         const self = statOf(overlay.getattr(toRel(path)))
-        cb(0, ['.', '..', ...entries.map((e) => e.name)], [self, self, ...entries.map((e) => statOf(e.attr))])
+        cb(0, ['.', '..', ...entries.map((e) => e.name)], [self, self, ...entries.map((e) => direntStat(e))])
       })
     },
     opendir (_ctx, path, _flags, cb) {

@@ -52,11 +52,11 @@ export function buildIndex (dbPath: string, lowers: readonly Layer[], onProgress
     db.pragma('journal_mode = OFF')
     db.pragma('synchronous = OFF')
     createSchema(db)
-    const insert = db.prepare('INSERT INTO entries (path, parent, name, layer, rel, type, dirs) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    const insert = db.prepare('INSERT INTO entries (path, parent, name, layer, rel, type, dev, ino, dirs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
     const batch: Array<[string, string, string, LowerEntry]> = []
     const flush = db.transaction(() => {
       for (const [p, parent, name, e] of batch) {
-        insert.run(p, parent, name, e.layer, e.rel === p ? null : e.rel, Number(e.stat.mode) & S_IFMT, e.dirs === undefined ? null : encodeDirs(e.dirs))
+        insert.run(p, parent, name, e.layer, e.rel === p ? null : e.rel, Number(e.stat.mode) & S_IFMT, e.stat.dev, e.stat.ino, e.dirs === undefined ? null : encodeDirs(e.dirs))
       }
       batch.length = 0
     })

@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto'
 import * as fs from 'node:fs'
 import type { Layer } from '../overlay/layers.js'
 
-export const SCHEMA_VERSION = 1
+export const SCHEMA_VERSION = 2
 
 export function stackIdentity (lowers: readonly Layer[]): string {
   const h = createHash('sha256')

@@ -1,7 +1,8 @@
 /**
  * The lower view answered from the index: one primary-key lookup, whatever
  * the number of layers, plus one lstat of the one physical object it names
- * (so attributes are always the file's own, never a stored copy).
+ * (so attributes are always the file's own, never a stored copy). Listings
+ * need no stat at all: type and inode number are in the rows.
  *
  * If that lstat finds the object gone or of another type, a layer was changed
  * behind the index's back: the answer is taken from a scan instead and the
@@ -10,23 +11,27 @@
 import Database from 'better-sqlite3'
 import type { Layer } from '../overlay/layers.js'
 import { physical } from '../overlay/layers.js'
-import type { LowerEntry, LowerView } from '../overlay/lower-view.js'
+import type { ListedEntry, LowerEntry, LowerView } from '../overlay/lower-view.js'
 import { sys } from '../overlay/sys/fs.js'
 import { decodeDirs } from './schema.js'
 
 const S_IFMT = 0o170000
 
 interface Row { path: string, layer: number, rel: string | null, type: number, dirs: string | null }
+interface ListRow { name: string, type: bigint, dev: bigint, ino: bigint }
 
 export class IndexedLowerView implements LowerView {
   private readonly db: Database.Database
   private readonly getStmt: Database.Statement<[string], Row>
   private readonly childrenStmt: Database.Statement<[string], Row & { name: string }>
+  private readonly listingStmt: Database.Statement<[string], ListRow>
 
   constructor (dbPath: string, private readonly lowers: readonly Layer[], private readonly fallback: LowerView, private readonly onStale: (path: string) => void) {
     this.db = new Database(dbPath, { readonly: true, fileMustExist: true })
     this.getStmt = this.db.prepare('SELECT path, layer, rel, type, dirs FROM entries WHERE path = ?')
     this.childrenStmt = this.db.prepare('SELECT path, name, layer, rel, type, dirs FROM entries WHERE parent = ? AND path != \'\'')
+    this.listingStmt = this.db.prepare('SELECT name, type, dev, ino FROM entries WHERE parent = ? AND path != \'\'')
+    this.listingStmt.safeIntegers(true)
   }
 
   close (): void { this.db.close() }
@@ -47,6 +52,14 @@ export class IndexedLowerView implements LowerView {
     return out
   }
 
+  listing (rel: string): Map<string, ListedEntry> {
+    const out = new Map<string, ListedEntry>()
+    for (const row of this.listingStmt.all(rel)) {
+      out.set(row.name, { type: Number(row.type), dev: BigInt(row.dev), ino: BigInt(row.ino) })
+    }
+    return out
+  }
+
   private entryOf (row: Row): LowerEntry | undefined {
     const layer = this.lowers[row.layer]
     const rel = row.rel ?? row.path
@@ -58,4 +71,3 @@ export class IndexedLowerView implements LowerView {
     return { layer: row.layer, rel, stat: st, dirs: row.dirs === null ? undefined : decodeDirs(row.dirs) }
   }
 }
-

@@ -16,7 +16,7 @@
 import { Worker } from 'node:worker_threads'
 import type { Logger } from 'pino'
 import type { Layer } from '../overlay/layers.js'
-import type { LowerEntry, LowerView } from '../overlay/lower-view.js'
+import type { ListedEntry, LowerEntry, LowerView } from '../overlay/lower-view.js'
 import { ScanLowerView } from '../overlay/lower-view.js'
 import { IndexedLowerView } from './indexed-lower-view.js'
 
@@ -78,6 +78,7 @@ export class LowerIndex implements LowerView {
 
   lookup (rel: string): LowerEntry | null { return this.current.lookup(rel) }
   list (rel: string): Map<string, LowerEntry> { return this.current.list(rel) }
+  listing (rel: string): Map<string, ListedEntry> { return this.current.listing(rel) }
 
   async close (): Promise<void> {
     await this.worker?.terminate()

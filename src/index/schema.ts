@@ -18,6 +18,8 @@ export function createSchema (db: DB): void {
       layer  INTEGER NOT NULL,   -- lower index holding the visible object
       rel    TEXT,               -- its path in that layer, when not equal to path (redirects)
       type   INTEGER NOT NULL,   -- S_IFMT bits
+      dev    INTEGER NOT NULL,   -- device and inode of the visible object (for listings,
+      ino    INTEGER NOT NULL,   -- which need no stat); the fingerprint guards them
       dirs   TEXT                -- directories: merged layer dirs, "layer\\x01rel" joined by "\\x00"
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS entries_by_parent ON entries (parent, name);

@@ -40,11 +40,25 @@ export interface LowerEntry {
   readonly dirs: readonly DirLayer[] | undefined
 }
 
+/** What a directory listing needs of an entry: its type and identity. */
+export interface ListedEntry {
+  /** S_IFMT bits. */
+  readonly type: number
+  readonly dev: bigint
+  readonly ino: bigint
+}
+
 export interface LowerView {
   /** The entry the lowers show at `rel` ('' = root), or null if none. */
   lookup(rel: string): LowerEntry | null
   /** Names (with their entries) the lowers show inside directory `rel`. */
   list(rel: string): Map<string, LowerEntry>
+  /** The same names with only what readdir shows: cheaper where the view can answer without a stat. */
+  listing(rel: string): Map<string, ListedEntry>
+}
+
+export function listedOf (e: LowerEntry): ListedEntry {
+  return { type: Number(e.stat.mode) & 0o170000, dev: e.stat.dev, ino: e.stat.ino }
 }
 
 const S_IFMT = 0o170000n
@@ -70,13 +84,43 @@ export function redirectTarget (parentRel: string, redirect: string): string {
 
 /**
  * Computes lower lookups by walking the layers; memoizes every answer, bounded.
+ *
+ * Each layer directory a lookup passes through is read once (readdir) and its
+ * names kept: after that, a name absent from a layer, or whited out there in
+ * OCI form, costs a set lookup instead of a syscall, so a lookup touches the
+ * disk only in the layers that hold the name. Both caches are safe for the
+ * life of the mount because lowers do not change.
  */
 export class ScanLowerView implements LowerView {
   private readonly memo = new Map<string, LowerEntry | null>()
   private readonly maxMemo: number
+  private readonly names = new Map<string, Set<string>>()
+  private namesHeld = 0
+  private readonly maxNames: number
 
-  constructor (private readonly lowers: readonly Layer[], maxMemo = 200_000) {
+  constructor (private readonly lowers: readonly Layer[], maxMemo = 200_000, maxNames = 2_000_000) {
     this.maxMemo = maxMemo
+    this.maxNames = maxNames
+  }
+
+  /** The names in one layer directory (empty if it cannot be read). */
+  private namesIn (layer: number, rel: string): Set<string> {
+    const key = `${layer}\0${rel}`
+    const hit = this.names.get(key)
+    if (hit !== undefined) return hit
+    let set: Set<string>
+    try {
+      set = new Set(sys.readdirNames(physical(this.lowers[layer]!, rel)))
+    } catch {
+      set = new Set()
+    }
+    if (this.namesHeld + set.size > this.maxNames) {
+      this.names.clear()
+      this.namesHeld = 0
+    }
+    this.names.set(key, set)
+    this.namesHeld += set.size
+    return set
   }
 
   lookup (rel: string): LowerEntry | null {
@@ -121,19 +165,16 @@ export class ScanLowerView implements LowerView {
   private lookupChild (parentDirs: readonly DirLayer[], name: string): LowerEntry | null {
     let found: LowerEntry | null = null
     const dirs: DirLayer[] = []
-    // `.wh.NAME` must itself fit in NAME_MAX for a layer to hold it.
-    const ociWhiteoutPossible = Buffer.byteLength(name) + OCI_WHITEOUT_PREFIX.length <= 255
     for (const pd of parentDirs) {
       const layer = this.lowers[pd.layer]!
       const dirPhys = physical(layer, pd.rel)
       const childRel = joinRel(pd.rel, name)
+      const here = this.namesIn(pd.layer, pd.rel)
+      if (here.has(OCI_WHITEOUT_PREFIX + name)) break
+      if (!here.has(name)) continue
       const st = sys.lstat(dirPhys + '/' + name)
-      const ociWhiteout = ociWhiteoutPossible && sys.exists(dirPhys + '/' + OCI_WHITEOUT_PREFIX + name)
-      if (st === undefined) {
-        if (ociWhiteout) break
-        continue
-      }
-      if (isWhiteoutStat(st) || ociWhiteout) break
+      if (st === undefined) continue
+      if (isWhiteoutStat(st)) break
       if (!isDirStat(st)) {
         if (found === null) found = { layer: pd.layer, rel: childRel, stat: st, dirs: undefined }
         break
@@ -153,14 +194,19 @@ export class ScanLowerView implements LowerView {
     return found
   }
 
+  listing (rel: string): Map<string, ListedEntry> {
+    const out = new Map<string, ListedEntry>()
+    for (const [name, e] of this.list(rel)) out.set(name, listedOf(e))
+    return out
+  }
+
   list (rel: string): Map<string, LowerEntry> {
     const out = new Map<string, LowerEntry>()
     const dir = this.lookup(rel)
     if (dir === null || dir.dirs === undefined) return out
     const seen = new Set<string>()
     for (const pd of dir.dirs) {
-      const phys = physical(this.lowers[pd.layer]!, pd.rel)
-      for (const name of sys.readdirNames(phys)) {
+      for (const name of this.namesIn(pd.layer, pd.rel)) {
         if (isOciMarker(name) || seen.has(name)) continue
         seen.add(name)
         const entry = this.lookup(joinRel(rel, name))

@@ -52,9 +52,11 @@ export interface Attr {
   ctimeNs: bigint
 }
 
+/** A directory entry as readdir shows it: name, type (S_IFMT bits) and inode number. */
 export interface DirEntry {
   readonly name: string
-  readonly attr: Attr
+  readonly mode: number
+  readonly ino: bigint
 }
 
 export interface Timespec {
@@ -167,14 +169,13 @@ export class Overlay {
         if (st === undefined) continue
         hidden.add(name)
         if (isWhiteoutStat(st)) continue
-        out.push({ name, attr: this.attrFrom(st, this.inodes.forUpper(phys, st), Number(st.nlink)) })
+        out.push({ name, mode: Number(st.mode) & S_IFMT, ino: this.inodes.forUpper(phys, st) })
       }
     }
     if (node.lowerRel !== undefined) {
-      for (const [name, e] of this.resolver.lowerView.list(node.lowerRel)) {
+      for (const [name, e] of this.resolver.lowerView.listing(node.lowerRel)) {
         if (hidden.has(name)) continue
-        const nlink = e.dirs !== undefined && e.dirs.length > 1 ? 1 : Number(e.stat.nlink)
-        out.push({ name, attr: this.attrFrom(e.stat, this.inodes.number(e.stat.dev, e.stat.ino), nlink) })
+        out.push({ name, mode: e.type, ino: this.inodes.number(e.dev, e.ino) })
       }
     }
     return out
