@@ -9,13 +9,9 @@
 import * as path from 'node:path'
 import yargs from 'yargs'
 import type { Argv } from 'yargs'
-import { runDaemon } from './daemon.js'
 import { detachDaemon, READY_FD_ENV, reportReady } from './detach.js'
-import { makeLogger } from './log.js'
 import type { LogLevel } from './log.js'
 import { OptionError, parseMountOptions } from './mount-options.js'
-import { umount } from './umount.js'
-import { indexCommand } from './index-command.js'
 
 interface MountArgs {
   source?: string | undefined
@@ -45,6 +41,9 @@ async function mountCommand (a: MountArgs): Promise<number> {
   const options = parseMountOptions(a.o === undefined ? [] : Array.isArray(a.o) ? a.o : [a.o])
   const level = (a.d ? 'debug' : a.logLevel) as LogLevel
   if (!a.f) return detachDaemon(process.argv.slice(2))
+  // Loaded only where needed: the detaching parent and umount start faster.
+  const { makeLogger } = await import('./log.js')
+  const { runDaemon } = await import('./daemon.js')
   const log = makeLogger(level, a.logFile)
   return runDaemon({ merged, source, mount: options, log, traceOps: a.d, ready: process.env[READY_FD_ENV] ? reportReady : undefined })
 }
@@ -60,13 +59,14 @@ export async function main (argv: string[]): Promise<number> {
         .positional('merged', { type: 'string' }),
       (a) => run(mountCommand(a as unknown as MountArgs)))
       .command('umount <merged>', 'unmount MERGED and wait for its daemon to exit', (y) => y.positional('merged', { type: 'string', demandOption: true }),
-        (a) => run(umount(path.resolve(String(a.merged)))))
+        (a) => run(import('./umount.js').then(({ umount }) => umount(path.resolve(String(a.merged))))))
       .command('index <action>', 'build, verify or drop the lookup index of a layer stack', (y) => y
         .positional('action', { type: 'string', choices: ['build', 'verify', 'drop'], demandOption: true })
         .option('o', { type: 'string', describe: 'lowerdir=...,workdir=...[,index=PATH]' }),
       (a) => {
         const o = a.o as string | string[] | undefined
-        return run(indexCommand(String(a.action), parseMountOptions(o === undefined ? [] : Array.isArray(o) ? o : [o])))
+        const opts = parseMountOptions(o === undefined ? [] : Array.isArray(o) ? o : [o])
+        return run(import('./index-command.js').then(({ indexCommand }) => indexCommand(String(a.action), opts)))
       })
       .command('$0 [source] [merged]', false, (y) => mountFlags(y)
         .positional('source', { type: 'string' })

@@ -3,15 +3,17 @@
  * otherwise), then wait for the daemon to finish its shutdown.
  */
 import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { promisify } from 'node:util'
 import { readPidFile } from './pidfile.js'
 
 const run = promisify(execFile)
 
+/** Running, not merely a zombie waiting for whoever adopted it to reap it. */
 function alive (pid: number): boolean {
   try {
-    process.kill(pid, 0)
-    return true
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
   } catch { return false }
 }
 
@@ -34,7 +36,7 @@ export async function umount (merged: string): Promise<number> {
   if (!ok) throw new Error(`cannot unmount ${merged}: ${lastErr}`)
   if (pid !== undefined) {
     const deadline = Date.now() + 30_000
-    while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
     if (alive(pid)) throw new Error(`unmounted ${merged}, but its daemon (pid ${pid}) has not exited`)
   }
   return 0
