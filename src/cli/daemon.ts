@@ -73,16 +73,33 @@ export async function runDaemon (o: DaemonOptions): Promise<number> {
   log.info({ merged: o.merged, ...layers, readOnly: overlay.readOnly }, 'mounted')
   o.ready?.(null)
 
+  // On a signal, unmount; if files are still open there (EBUSY), detach the
+  // mount as fuse-overlayfs does and exit: the kernel then answers the
+  // remaining users with ENOTCONN, and nobody can open anything new.
+  let detached = false
   const stop = (signal: string): void => {
     log.info({ signal }, 'unmounting on signal')
-    mount.unmount().catch((err: unknown) => {
-      log.error({ err }, 'unmount failed')
-      finish(1)
+    mount.unmount().catch(async (busy: unknown) => {
+      log.warn({ signal, reason: (busy as Error).message }, 'mount busy: detaching it')
+      try {
+        await mount.detach()
+      } catch (err) {
+        log.error({ err }, 'unmount failed')
+        finish(1)
+        return
+      }
+      log.info({ merged: o.merged, ...layers, openHandles: overlay.openHandles, detached: true }, 'unmounted')
+      await Promise.allSettled([overlay.closeAll(), index?.close()])
+      detached = true
+      finish(0)
     })
   }
   process.once('SIGTERM', () => stop('SIGTERM'))
   process.once('SIGINT', () => stop('SIGINT'))
   const code = await done
   removePidFile(o.merged)
+  // A detached mount keeps the FUSE thread (and so the process) alive until
+  // its last user lets go: end the process now; the kernel answers the rest.
+  if (detached) process.exit(code)
   return code
 }

@@ -34,6 +34,8 @@ export interface FuseMountOptions {
 
 export interface FuseMount {
   unmount(): Promise<void>
+  /** Detaches the mount even while files are open (umount -l); the daemon may then exit. */
+  detach(): Promise<void>
   /** The read/write request-size counters of this mount. */
   readonly ioStats: IoStats
 }
@@ -83,6 +85,7 @@ export function mountFuse (overlay: Overlay, o: FuseMountOptions): Promise<FuseM
       if (!ended) process.on(IO_STATS_SIGNAL, onSignal)
       resolve({
         unmount: () => new Promise<void>((res, rej) => fuse.unmount((e) => e ? rej(e) : res())),
+        detach: () => new Promise<void>((res, rej) => Fuse.unmount(o.merged, { lazy: true }, (e) => e ? rej(e) : res())),
         ioStats
       })
     })

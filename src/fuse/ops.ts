@@ -138,9 +138,9 @@ export function makeOperations (overlay: Overlay, opts: OpsOptions): Fuse.Operat
       ioStats?.count('read', len)
       runCount('read', fhPath(path), () => overlay.read(fh, buf, len, offset), cb)
     },
-    write (_ctx, path, fh, buf, len, offset, cb) {
+    write (ctx, path, fh, buf, len, offset, cb) {
       ioStats?.count('write', len)
-      runCount('write', fhPath(path), () => overlay.write(fh, buf, len, offset), cb)
+      runCount('write', fhPath(path), () => overlay.write(fh, buf, len, offset, caller(ctx)), cb)
     },
     release (_ctx, path, fh, cb) {
       detached.released(fh)
@@ -149,8 +149,8 @@ export function makeOperations (overlay: Overlay, opts: OpsOptions): Fuse.Operat
     flush (_ctx, _path, _fh, cb) { cb(0) },
     fsync (_ctx, path, datasync, fh, cb) { run('fsync', fhPath(path), () => overlay.fsync(fh, datasync !== 0), (e) => cb(e)) },
     fsyncdir (_ctx, _path, _datasync, _fh, cb) { cb(0) },
-    truncate (_ctx, path, size, cb) { run('truncate', path, () => overlay.truncate(toRel(path), size), (e) => cb(e)) },
-    ftruncate (_ctx, path, fh, size, cb) { run('ftruncate', fhPath(path), () => overlay.ftruncate(fh, size), (e) => cb(e)) },
+    truncate (ctx, path, size, cb) { run('truncate', path, () => overlay.truncate(toRel(path), size, caller(ctx)), (e) => cb(e)) },
+    ftruncate (ctx, path, fh, size, cb) { run('ftruncate', fhPath(path), () => overlay.ftruncate(fh, size, caller(ctx)), (e) => cb(e)) },
     chmod (_ctx, path, mode, cb) { run('chmod', path, () => overlay.chmod(toRel(path), mode), (e) => cb(e)) },
     chown (_ctx, path, uid, gid, cb) { run('chown', path, () => overlay.chown(toRel(path), uid, gid), (e) => cb(e)) },
     utimens (_ctx, path, atime, mtime, cb) { run('utimens', path, () => overlay.utimens(toRel(path), atime, mtime), (e) => cb(e)) },

@@ -18,6 +18,7 @@ import { CopyUp } from './copy-up.js'
 import type { FileHandle } from './handles.js'
 import { HandleTable } from './handles.js'
 import { InodeNumbers } from './inode.js'
+import { privBitsToDrop } from './killpriv.js'
 import type { Layer, LayerStack } from './layers.js'
 import { baseOf, joinRel, parentOf } from './layers.js'
 import type { LowerView } from './lower-view.js'
@@ -215,9 +216,11 @@ export class Overlay {
     } catch (e) { throw toFsError(e, p(h.rel)) }
   }
 
-  async write (fh: number, buf: Buffer, len: number, pos: number): Promise<number> {
+  /** `caller`, when given, loses setuid/setgid as the kernel rules (see killpriv.ts). */
+  async write (fh: number, buf: Buffer, len: number, pos: number, caller?: Caller): Promise<number> {
     const h = this.handle(fh)
     try {
+      if (caller !== undefined && caller.uid !== 0) this.dropPrivBits(h.fd, caller)
       return await this.sys.write(h.fd, buf, len, pos)
     } catch (e) { throw toFsError(e, p(h.rel)) }
   }
@@ -235,10 +238,11 @@ export class Overlay {
     } catch (e) { throw toFsError(e, p(h.rel)) }
   }
 
-  async ftruncate (fh: number, size: number): Promise<void> {
+  async ftruncate (fh: number, size: number, caller?: Caller): Promise<void> {
     const h = this.handle(fh)
     if (!h.writable) throw new FsError('EBADF', p(h.rel), 'ftruncate')
     try {
+      if (caller !== undefined && caller.uid !== 0) this.dropPrivBits(h.fd, caller)
       await this.sys.ftruncate(h.fd, size)
     } catch (e) { throw toFsError(e, p(h.rel)) }
   }
@@ -346,6 +350,9 @@ export class Overlay {
         this.sys.unlink(tmp) // the whiteout, now in the work dir
       } else {
         this.sys.mkdir(phys, finalMode & 0o777)
+        // As the kernel (ovl_create_upper): a new dir in a merged parent is
+        // opaque, so a later lower lookup of its name never has to merge.
+        if (parent.lowerRel !== undefined) this.sys.lsetxattr(phys, OPAQUE_XATTR, Buffer.from('y'))
         this.sys.lchown(phys, caller.uid, gid)
         this.sys.chmod(phys, finalMode)
       }
@@ -415,10 +422,18 @@ export class Overlay {
     if (!dstParent0.isDir) throw new FsError('ENOTDIR', p(toRel), 'rename')
     if (fromRel.startsWith(toRel + '/')) throw new FsError('ENOTEMPTY', p(toRel), 'rename')
     const dst = this.resolver.resolve(toRel)
+    // A non-empty target dir that only upper holds is refused by the upper
+    // filesystem's own rename, after the source was copied up and marked (as
+    // the kernel does: those changes stay in upper). Any other non-empty
+    // target is refused before anything changes.
+    let notEmptyAfterCopyUp = false
     if (dst !== null) {
       if (src.isDir && !dst.isDir) throw new FsError('ENOTDIR', p(toRel), 'rename')
       if (!src.isDir && dst.isDir) throw new FsError('EISDIR', p(toRel), 'rename')
-      if (dst.isDir && this.listDir(dst).length > 0) throw new FsError('ENOTEMPTY', p(toRel), 'rename')
+      if (dst.isDir && this.listDir(dst).length > 0) {
+        if (!(dst.inUpper && dst.lower === null)) throw new FsError('ENOTEMPTY', p(toRel), 'rename')
+        notEmptyAfterCopyUp = true
+      }
       // Two names of one file: rename(2) does nothing.
       if (!src.isDir && src.stat.dev === dst.stat.dev && src.stat.ino === dst.stat.ino && src.inUpper === dst.inUpper) return
     }
@@ -428,6 +443,7 @@ export class Overlay {
       const dstParent = this.copier!.dirChain(parentOf(toRel))
       const lowerAtOld = this.resolver.lowerAt(srcParent, baseOf(fromRel)) !== null
       if (moved.isDir) this.markMovedDir(moved, srcParent.rel === dstParent.rel, dstParent)
+      if (notEmptyAfterCopyUp) throw new FsError('ENOTEMPTY', p(toRel), 'rename')
       const dstPhys = dstParent.phys + '/' + baseOf(toRel)
       const there = this.sys.lstat(dstPhys)
       if (there !== undefined && isWhiteoutStat(there)) {
@@ -492,10 +508,14 @@ export class Overlay {
     } catch (e) { throw toFsError(e, p(rel)) }
   }
 
-  async truncate (rel: string, size: number): Promise<void> {
+  async truncate (rel: string, size: number, caller?: Caller): Promise<void> {
     const node = await this.forChange(rel)
     if (node.isDir) throw new FsError('EISDIR', p(rel), 'truncate')
     try {
+      if (caller !== undefined && caller.uid !== 0) {
+        const drop = privBitsToDrop(Number(node.stat.mode), Number(node.stat.gid), caller)
+        if (drop !== 0) this.sys.chmod(node.phys, Number(node.stat.mode) & 0o7777 & ~drop)
+      }
       this.sys.truncate(node.phys, size)
     } catch (e) { throw toFsError(e, p(rel)) }
   }
@@ -580,6 +600,12 @@ export class Overlay {
       throw toFsError(e, p(rel))
     }
     return this.resolver.require(rel)
+  }
+
+  private dropPrivBits (fd: number, caller: Caller): void {
+    const st = this.sys.fstat(fd)
+    const drop = privBitsToDrop(Number(st.mode), Number(st.gid), caller)
+    if (drop !== 0) this.sys.fchmod(fd, Number(st.mode) & 0o7777 & ~drop)
   }
 
   /** After a copy-up: read handles on the lower file move to the copy. */

@@ -133,10 +133,9 @@ t.test('a write by a non-owner drops setuid/setgid as the kernel overlay does', 
     t.equal(ours.code, theirs.code, `${f}: same outcome (${theirs.stderr.trim()})`)
     const om = (await stat(join(d.m, f))).mode & 0o7777
     const km = (await stat(join(k.m, f))).mode & 0o7777
-    // Known bug (issue 6 report): on 06666 (setgid without group exec) the kernel overlay on
-    // ext4 drops both bits (666); through FUSE the setgid bit survives (2666).
-    t.equal(om.toString(8), km.toString(8), `${f}: mode after the write matches the kernel (overlayts ${om.toString(8)}, kernel ${km.toString(8)})`,
-      f === 'suid2' ? { todo: 'setgid without group-exec survives a non-owner write through FUSE' } : {})
+    // suid2 is 06666: setgid without group-execute, which kernel FUSE leaves to
+    // the filesystem; the kernel overlay drops it for a caller outside the group.
+    t.equal(om.toString(8), km.toString(8), `${f}: mode after the write matches the kernel (overlayts ${om.toString(8)}, kernel ${km.toString(8)})`)
     t.equal(await readFile(join(d.m, f), 'utf8'), await readFile(join(k.m, f), 'utf8'), `${f}: content matches`)
   }
   await unmount(d.m)

