@@ -115,7 +115,9 @@ async function worker () {
   const walk = async (rel) => {
     for (const e of await fsp.readdir(path.join(merged, rel), { withFileTypes: true })) {
       const r = rel === '' ? e.name : rel + '/' + e.name
-      if (e.isDirectory()) { dirs.push(r); await walk(r) } else if (e.isFile()) (e.name.startsWith('big') ? bigs : files).push(r)
+      // A `.tmp` is a create an earlier crash interrupted: not a file to work on
+      // (renaming it would give an incomplete file a committed name).
+      if (e.isDirectory()) { dirs.push(r); await walk(r) } else if (e.isFile() && !e.name.endsWith('.tmp')) (e.name.startsWith('big') ? bigs : files).push(r)
     }
   }
   // Killed mid-walk (the daemon went first): nothing to report.
