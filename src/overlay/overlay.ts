@@ -434,8 +434,10 @@ export class Overlay {
         if (!(dst.inUpper && dst.lower === null)) throw new FsError('ENOTEMPTY', p(toRel), 'rename')
         notEmptyAfterCopyUp = true
       }
-      // Two names of one file: rename(2) does nothing.
-      if (!src.isDir && src.stat.dev === dst.stat.dev && src.stat.ino === dst.stat.ino && src.inUpper === dst.inUpper) return
+      // Two names of one upper file: rename(2) does nothing. Lower hardlinks
+      // are distinct objects to the kernel (it unifies them only with its
+      // index feature), so a rename between two of them copies up and renames.
+      if (!src.isDir && src.inUpper && dst.inUpper && src.stat.dev === dst.stat.dev && src.stat.ino === dst.stat.ino) return
     }
     try {
       const moved = src.isDir ? this.copier!.dirChain(fromRel) : await this.copier!.copyUp(fromRel)

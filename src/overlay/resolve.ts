@@ -59,10 +59,20 @@ export class Resolver {
 
   /** The node at `rel`, or null if nothing is visible there. ENOTDIR if a parent is not a directory. */
   resolve (rel: string): Node | null {
+    const node = this.resolveShape(rel)
+    // The cache holds the tree's shape; an upper directory's attributes change
+    // under it (chmod, chown, utimens, entries added), so they are read live.
+    if (node === null || !node.inUpper || !node.isDir) return node
+    const st = sys.lstat(node.phys)
+    return st === undefined ? node : { ...node, stat: st }
+  }
+
+  /** resolve() with cached directory attributes (enough to walk a path). */
+  private resolveShape (rel: string): Node | null {
     if (rel === '') return this.root()
     const cached = this.dirs.get(rel)
     if (cached !== undefined) return cached
-    const parent = this.resolve(parentOf(rel))
+    const parent = this.resolveShape(parentOf(rel))
     if (parent === null) return null
     if (!parent.isDir) throw new FsError('ENOTDIR', '/' + rel, 'lookup')
     const node = this.child(parent, baseOf(rel))

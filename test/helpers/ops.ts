@@ -1,0 +1,546 @@
+// Differential testing of the write side: random lower stacks and random
+// operation sequences (fast-check arbitraries), applied to the kernel's
+// overlayfs (redirect_dir=on, the oracle) and to overlayts on identical copies
+// of the same layers. Each operation's outcome (value or errno) must match,
+// then the merged trees and the upper dirs must match. Besides path
+// operations there are descriptors kept open across operations (fd*) and
+// operations made by an unprivileged caller (asUser).
+//
+// Used by test/integration/differential.test.ts (small, shrinking) and by
+// scripts/differential.mjs (many seeds).
+import { constants, closeSync, fstatSync, ftruncateSync, type Stats, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, renameSync, rmdirSync, symlinkSync, truncateSync, unlinkSync, writeSync, chmodSync } from 'node:fs'
+import { mkdir, mkdtemp } from 'node:fs/promises'
+import { join } from 'node:path'
+import fc from 'fast-check'
+import { mknod } from '../../src/overlay/sys/native.js'
+import { lremovexattr, lsetxattr } from '../../src/overlay/sys/xattr.js'
+import { buildStack, DEFAULT_MTIME, type LayerEntry, type LayerSpec, type StackSpec } from './layers.js'
+import { mountKernel, mountOverlayts, type TeardownHost } from './mounts.js'
+import { diffSnapshots, snapshotTree, snapshotUpper, type SnapEntry } from './snapshot.js'
+import { cleanupStale, removeTree, TMP_PREFIX } from './tmp.js'
+
+// ---------------------------------------------------------------- operations
+
+/** A merged path as its components (kept as an array so fast-check can shrink examples). */
+export type PathParts = readonly string[]
+
+export type Op =
+  | { op: 'create', path: PathParts, mode: number, exclusive: boolean, data: string }
+  | { op: 'write', path: PathParts, offset: number, data: string }
+  | { op: 'append', path: PathParts, data: string }
+  | { op: 'truncate', path: PathParts, size: number }
+  | { op: 'openTrunc', path: PathParts }
+  | { op: 'read', path: PathParts }
+  | { op: 'stat', path: PathParts }
+  | { op: 'readdir', path: PathParts }
+  | { op: 'mkdir', path: PathParts, mode: number }
+  | { op: 'rmdir', path: PathParts }
+  | { op: 'unlink', path: PathParts }
+  | { op: 'rename', from: PathParts, to: PathParts }
+  | { op: 'link', from: PathParts, to: PathParts }
+  | { op: 'symlink', target: string, path: PathParts }
+  | { op: 'chmod', path: PathParts, mode: number }
+  | { op: 'chown', path: PathParts, uid: number, gid: number }
+  | { op: 'utimes', path: PathParts, atime: number, mtime: number }
+  | { op: 'setxattr', path: PathParts, name: string, value: string }
+  | { op: 'removexattr', path: PathParts, name: string }
+  | { op: 'mkfifo', path: PathParts }
+  // Open descriptors that live across operations (copy-up, rename, unlink under them)
+  | { op: 'fdOpen', slot: number, path: PathParts, write: boolean }
+  | { op: 'fdRead', slot: number }
+  | { op: 'fdWrite', slot: number, offset: number, data: string }
+  | { op: 'fdStat', slot: number }
+  | { op: 'fdTruncate', slot: number, size: number }
+  | { op: 'fdClose', slot: number }
+  /** `inner` made by an unprivileged caller (uid and gid 1000, no groups) */
+  | { op: 'asUser', inner: Op }
+
+export interface DiffCase {
+  /** drives the random lower stack (not shrunk: shrinking works on the ops) */
+  stackSeed: number
+  ops: Op[]
+}
+
+const NAMES = ['a', 'b', 'c', 'd'] as const
+/** Explicit times the ops set (seconds; binary fractions so the ns value is exact). */
+const EXPLICIT_TIMES = [1000000000, 1234567890.5, 1500000000.25, 1700000000.75] as const
+/** Every mtime (ns) that is deterministic: the layers' and the explicit ones. Anything else was "now". */
+const KNOWN_MTIMES_NS = new Set([BigInt(DEFAULT_MTIME) * 1_000_000_000n, ...EXPLICIT_TIMES.map(t => BigInt(Math.round(t * 4)) * 250_000_000n)])
+
+const pathArb = fc.array(fc.constantFrom(...NAMES), { minLength: 1, maxLength: 3 })
+const dataArb = fc.constantFrom('', 'x', 'hello', 'ABCDEFGHIJ', 'zz\n')
+const fileModeArb = fc.constantFrom(0o644, 0o600, 0o755, 0o4755, 0o2750, 0o1777, 0o000)
+const dirModeArb = fc.constantFrom(0o755, 0o700, 0o2775, 0o1777)
+const idArb = fc.constantFrom(0, 1000, 65534)
+const timeArb = fc.constantFrom(...EXPLICIT_TIMES)
+const xattrNameArb = fc.constantFrom('user.x', 'user.y', 'trusted.t')
+const slotArb = fc.constantFrom(0, 1)
+const targetArb = fc.constantFrom('a', '../b', 'c/d', 'nowhere', '../../a/b', '.')
+
+function rec<T extends Op['op'], R extends Record<string, fc.Arbitrary<unknown>>> (op: T, fields: R): fc.Arbitrary<{ op: T } & { [K in keyof R]: R[K] extends fc.Arbitrary<infer V> ? V : never }> {
+  return fc.record({ op: fc.constant(op), ...fields }) as unknown as fc.Arbitrary<{ op: T } & { [K in keyof R]: R[K] extends fc.Arbitrary<infer V> ? V : never }>
+}
+
+const pathOpArbs = [
+  { arbitrary: rec('create', { path: pathArb, mode: fileModeArb, exclusive: fc.boolean(), data: dataArb }), weight: 6 },
+  { arbitrary: rec('write', { path: pathArb, offset: fc.constantFrom(0, 2, 20), data: dataArb }), weight: 3 },
+  { arbitrary: rec('append', { path: pathArb, data: dataArb }), weight: 2 },
+  { arbitrary: rec('truncate', { path: pathArb, size: fc.constantFrom(0, 1, 3, 100) }), weight: 2 },
+  { arbitrary: rec('openTrunc', { path: pathArb }), weight: 1 },
+  { arbitrary: rec('read', { path: pathArb }), weight: 2 },
+  { arbitrary: rec('stat', { path: pathArb }), weight: 2 },
+  { arbitrary: rec('readdir', { path: fc.array(fc.constantFrom(...NAMES), { minLength: 0, maxLength: 2 }) }), weight: 2 },
+  { arbitrary: rec('mkdir', { path: pathArb, mode: dirModeArb }), weight: 6 },
+  { arbitrary: rec('rmdir', { path: pathArb }), weight: 4 },
+  { arbitrary: rec('unlink', { path: pathArb }), weight: 4 },
+  { arbitrary: rec('rename', { from: pathArb, to: pathArb }), weight: 10 },
+  { arbitrary: rec('link', { from: pathArb, to: pathArb }), weight: 3 },
+  { arbitrary: rec('symlink', { target: targetArb, path: pathArb }), weight: 2 },
+  { arbitrary: rec('chmod', { path: pathArb, mode: fileModeArb }), weight: 2 },
+  { arbitrary: rec('chown', { path: pathArb, uid: idArb, gid: idArb }), weight: 2 },
+  { arbitrary: rec('utimes', { path: pathArb, atime: timeArb, mtime: timeArb }), weight: 2 },
+  { arbitrary: rec('setxattr', { path: pathArb, name: xattrNameArb, value: fc.constantFrom('1', 'two') }), weight: 2 },
+  { arbitrary: rec('removexattr', { path: pathArb, name: xattrNameArb }), weight: 2 },
+  { arbitrary: rec('mkfifo', { path: pathArb }), weight: 1 }
+]
+
+export const opArb: fc.Arbitrary<Op> = fc.oneof(
+  ...pathOpArbs,
+  { arbitrary: rec('asUser', { inner: fc.oneof(...pathOpArbs) }), weight: 8 },
+  { arbitrary: rec('fdOpen', { slot: slotArb, path: pathArb, write: fc.boolean() }), weight: 3 },
+  { arbitrary: rec('fdRead', { slot: slotArb }), weight: 2 },
+  { arbitrary: rec('fdWrite', { slot: slotArb, offset: fc.constantFrom(0, 3), data: dataArb }), weight: 2 },
+  { arbitrary: rec('fdStat', { slot: slotArb }), weight: 2 },
+  { arbitrary: rec('fdTruncate', { slot: slotArb, size: fc.constantFrom(0, 2) }), weight: 1 },
+  { arbitrary: rec('fdClose', { slot: slotArb }), weight: 1 }
+)
+
+/** A case for the tap test: any length up to `maxOps`, shrinkable. */
+export function caseArb (maxOps: number): fc.Arbitrary<DiffCase> {
+  return fc.record({
+    stackSeed: fc.noShrink(fc.integer({ min: 0, max: 0x7fffffff })),
+    ops: fc.array(opArb, { minLength: 1, maxLength: maxOps, size: 'max' })
+  })
+}
+
+/** A case with exactly `nOps` operations (the seed runner's cases). */
+export function fixedCaseArb (nOps: number): fc.Arbitrary<DiffCase> {
+  return fc.record({
+    stackSeed: fc.noShrink(fc.integer({ min: 0, max: 0x7fffffff })),
+    ops: fc.array(opArb, { minLength: nOps, maxLength: nOps })
+  })
+}
+
+function rel (parts: PathParts): string { return parts.join('/') }
+
+export function formatOp (o: Op): string {
+  switch (o.op) {
+    case 'create': return `create ${rel(o.path)} mode=${o.mode.toString(8)}${o.exclusive ? ' O_EXCL' : ' O_TRUNC'} data=${JSON.stringify(o.data)}`
+    case 'write': return `write ${rel(o.path)} @${o.offset} ${JSON.stringify(o.data)}`
+    case 'append': return `append ${rel(o.path)} ${JSON.stringify(o.data)}`
+    case 'truncate': return `truncate ${rel(o.path)} ${o.size}`
+    case 'mkdir': return `mkdir ${rel(o.path)} mode=${o.mode.toString(8)}`
+    case 'rename': case 'link': return `${o.op} ${rel(o.from)} -> ${rel(o.to)}`
+    case 'symlink': return `symlink ${rel(o.path)} -> ${JSON.stringify(o.target)}`
+    case 'chmod': return `chmod ${rel(o.path)} ${o.mode.toString(8)}`
+    case 'chown': return `lchown ${rel(o.path)} ${o.uid}:${o.gid}`
+    case 'utimes': return `lutimes ${rel(o.path)} atime=${o.atime} mtime=${o.mtime}`
+    case 'setxattr': return `lsetxattr ${rel(o.path)} ${o.name}=${JSON.stringify(o.value)}`
+    case 'removexattr': return `lremovexattr ${rel(o.path)} ${o.name}`
+    case 'fdOpen': return `fd${o.slot} = open ${rel(o.path)} ${o.write ? 'O_RDWR' : 'O_RDONLY'}`
+    case 'fdRead': case 'fdStat': case 'fdClose': return `${o.op.slice(2).toLowerCase()} fd${o.slot}`
+    case 'fdWrite': return `pwrite fd${o.slot} @${o.offset} ${JSON.stringify(o.data)}`
+    case 'fdTruncate': return `ftruncate fd${o.slot} ${o.size}`
+    case 'asUser': return `as 1000:1000: ${formatOp(o.inner)}`
+    default: return `${o.op} ${rel(o.path)}`
+  }
+}
+
+const TYPE_NAMES: Record<number, string> = {
+  [constants.S_IFREG]: 'file', [constants.S_IFDIR]: 'dir', [constants.S_IFLNK]: 'symlink', [constants.S_IFIFO]: 'fifo', [constants.S_IFCHR]: 'chr'
+}
+
+/** What a stat shows that both implementations must agree on (no times, no inode numbers, no dir sizes/nlinks). */
+function describeStat (p: string): string {
+  return describe(lstatSync(p), p)
+}
+
+function describe (st: Stats, p: string | undefined): string {
+  const type = TYPE_NAMES[st.mode & constants.S_IFMT] ?? 'other'
+  let s = `${type} ${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}`
+  if (type !== 'dir') s += ` nlink=${st.nlink}`
+  if (type === 'file') s += ` size=${st.size}`
+  if (type === 'symlink' && p !== undefined) s += ` -> ${readlinkSync(p)}`
+  return s
+}
+
+/** Opens never block: O_NONBLOCK, because a generated name may be a fifo with no partner. */
+function withFd<T> (p: string, flags: number, fn: (fd: number) => T, mode?: number): T {
+  const fd = openSync(p, flags | constants.O_NONBLOCK, mode)
+  try { return fn(fd) } finally { closeSync(fd) }
+}
+
+function readAll (fd: number): Buffer {
+  const chunks: Buffer[] = []
+  for (;;) {
+    const buf = Buffer.alloc(4096)
+    const n = readSync(fd, buf)
+    if (n === 0) return Buffer.concat(chunks)
+    chunks.push(buf.subarray(0, n))
+  }
+}
+
+/** Descriptors the fd* ops keep open between operations, by slot. */
+export class OpenFiles {
+  private readonly fds = new Map<number, number>()
+  get (slot: number): number {
+    const fd = this.fds.get(slot)
+    if (fd === undefined) throw Object.assign(new Error('no descriptor in this slot'), { code: 'EBADF' })
+    return fd
+  }
+
+  set (slot: number, fd: number): void { this.close(slot); this.fds.set(slot, fd) }
+  close (slot: number): void {
+    const fd = this.fds.get(slot)
+    this.fds.delete(slot)
+    if (fd !== undefined) closeSync(fd)
+  }
+
+  /** Before snapshots and unmounts: an open file keeps a mount busy. */
+  closeAll (): void { for (const slot of [...this.fds.keys()]) this.close(slot) }
+}
+
+/** Runs `fn` with effective uid/gid 1000 and no supplementary groups (the test runs as root), then back. */
+function asUnprivileged<T> (fn: () => T): T {
+  const groups = process.getgroups?.() ?? []
+  process.setgroups?.([])
+  process.setegid?.(1000)
+  process.seteuid?.(1000)
+  try { return fn() } finally {
+    process.seteuid?.(0)
+    process.setegid?.(0)
+    process.setgroups?.(groups)
+  }
+}
+
+/** Runs `o` under the mount `root`: the value it returns, or the errno code. */
+export function applyOp (root: string, o: Op, open: OpenFiles = new OpenFiles()): string {
+  if (o.op === 'asUser') return asUnprivileged(() => applyOp(root, o.inner, open))
+  const at = (parts: PathParts): string => join(root, ...parts)
+  try {
+    const value = ((): string => {
+      switch (o.op) {
+        case 'create': {
+          const flags = constants.O_CREAT | constants.O_WRONLY | (o.exclusive ? constants.O_EXCL : constants.O_TRUNC)
+          withFd(at(o.path), flags, fd => writeSync(fd, o.data), o.mode)
+          return describeStat(at(o.path))
+        }
+        case 'write': return String(withFd(at(o.path), constants.O_WRONLY, fd => writeSync(fd, o.data, o.offset)))
+        case 'append': return String(withFd(at(o.path), constants.O_WRONLY | constants.O_APPEND, fd => writeSync(fd, o.data)))
+        case 'truncate': truncateSync(at(o.path), o.size); return describeStat(at(o.path))
+        case 'openTrunc': withFd(at(o.path), constants.O_RDWR | constants.O_TRUNC, fd => ftruncateSync(fd, 0)); return describeStat(at(o.path))
+        case 'read': return JSON.stringify(withFd(at(o.path), constants.O_RDONLY, readAll).toString('latin1'))
+        case 'stat': return describeStat(at(o.path))
+        case 'readdir': return readdirSync(at(o.path)).sort().join(',')
+        case 'mkdir': mkdirSync(at(o.path), o.mode); return describeStat(at(o.path))
+        case 'rmdir': rmdirSync(at(o.path)); return ''
+        case 'unlink': unlinkSync(at(o.path)); return ''
+        case 'rename': renameSync(at(o.from), at(o.to)); return describeStat(at(o.to))
+        case 'link': linkSync(at(o.from), at(o.to)); return describeStat(at(o.to))
+        case 'symlink': symlinkSync(o.target, at(o.path)); return describeStat(at(o.path))
+        case 'chmod': chmodSync(at(o.path), o.mode); return describeStat(at(o.path))
+        case 'chown': lchownSync(at(o.path), o.uid, o.gid); return describeStat(at(o.path))
+        case 'utimes': {
+          lutimesSync(at(o.path), o.atime, o.mtime)
+          return `${describeStat(at(o.path))} mtime=${lstatSync(at(o.path), { bigint: true }).mtimeNs}`
+        }
+        case 'setxattr': lsetxattr(at(o.path), o.name, Buffer.from(o.value)); return ''
+        case 'removexattr': lremovexattr(at(o.path), o.name); return ''
+        case 'mkfifo': mknod(at(o.path), constants.S_IFIFO | 0o644, 0); return describeStat(at(o.path))
+        case 'fdOpen': open.set(o.slot, openSync(at(o.path), (o.write ? constants.O_RDWR : constants.O_RDONLY) | constants.O_NONBLOCK)); return ''
+        case 'fdRead': { const buf = Buffer.alloc(256); const n = readSync(open.get(o.slot), buf, 0, buf.length, 0); return JSON.stringify(buf.subarray(0, n).toString('latin1')) }
+        case 'fdWrite': return String(writeSync(open.get(o.slot), o.data, o.offset))
+        case 'fdStat': return describe(fstatSync(open.get(o.slot)), undefined)
+        case 'fdTruncate': ftruncateSync(open.get(o.slot), o.size); return ''
+        case 'fdClose': open.close(o.slot); return ''
+        case 'asUser': throw new Error('unreachable: handled above')
+      }
+    })()
+    return `ok ${value}`.trimEnd()
+  } catch (e) {
+    const code = (e as { code?: unknown }).code
+    if (typeof code === 'string') return code
+    throw e
+  }
+}
+
+// ---------------------------------------------------------------- random lower stacks
+
+/** mulberry32: a small deterministic PRNG for building stacks from a seed. */
+function prng (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let x = a
+    x = Math.imul(x ^ (x >>> 15), x | 1)
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/**
+ * 2 or 3 lower layers over the names a..d, nested up to depth 3: files (odd
+ * modes, owners, xattrs), dirs (some opaque), symlinks, fifos, whiteouts and
+ * hardlinks, so that lower dirs merge, get hidden and get whited out.
+ */
+export function randomStack (seed: number): StackSpec {
+  const rnd = prng(seed)
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T
+  const layerCount = rnd() < 0.5 ? 2 : 3
+  const layers: LayerSpec[] = []
+  for (let l = 0; l < layerCount; l++) {
+    const entries: LayerEntry[] = []
+    const files: string[] = []
+    const fill = (dir: string, depth: number): void => {
+      for (const name of NAMES) {
+        const path = dir === '' ? name : `${dir}/${name}`
+        const r = rnd()
+        if (r < 0.35) continue
+        if (r < 0.55) {
+          const xattrs: Record<string, string> | undefined = rnd() < 0.2 ? { 'user.x': 'lower' } : rnd() < 0.1 ? { 'trusted.t': 'T' } : undefined
+          entries.push({ type: 'file', path, content: `${path}@L${l}\n`, mode: pick([0o644, 0o600, 0o755, 0o4755]), uid: pick([0, 0, 1000]), gid: pick([0, 0, 1000]), ...(xattrs !== undefined ? { xattrs } : {}) })
+          files.push(path)
+        } else if (r < 0.8 && depth < 3) {
+          entries.push({ type: 'dir', path, mode: pick([0o755, 0o755, 0o700, 0o2775]), uid: pick([0, 0, 1000]), opaque: rnd() < 0.15, ...(rnd() < 0.15 ? { xattrs: { 'user.d': 'dir' } } : {}) })
+          fill(path, depth + 1)
+        } else if (r < 0.86) {
+          entries.push({ type: 'symlink', path, target: pick(['a', '../b', 'nowhere']) })
+        } else if (r < 0.94) {
+          entries.push({ type: 'whiteout', path })
+        } else if (r < 0.97 && files.length > 0) {
+          entries.push({ type: 'hardlink', path, to: pick(files) })
+        } else {
+          entries.push({ type: 'fifo', path })
+        }
+      }
+    }
+    fill('', 1)
+    layers.push({ name: `L${l}`, entries })
+  }
+  return { layers: layers.map((layer, l) => ({ ...layer, entries: layer.entries.filter(e => e.type !== 'whiteout' || whiteoutInMergedDir(layers, l, e.path)) })) }
+}
+
+/**
+ * Whether the parent of a whiteout at `path` in layer `l` is a merged
+ * directory (it is also a directory in the layer just below). The kernel
+ * lists a whiteout in a directory that only one layer holds (it reads such a
+ * directory directly) while lookups of its name fail: layers that whiteout
+ * nothing there are not what overlays are made of, so they are not generated.
+ */
+function whiteoutInMergedDir (layers: LayerSpec[], l: number, path: string): boolean {
+  const parts = path.split('/').slice(0, -1)
+  if (parts.length === 0) return true
+  const below = layers[l + 1]
+  if (below === undefined) return false
+  const dirs = (layer: LayerSpec): Map<string, boolean> => new Map(layer.entries.flatMap(e => e.type === 'dir' ? [[e.path, e.opaque === true] as [string, boolean]] : []))
+  const here = dirs(layers[l] as LayerSpec)
+  const under = dirs(below)
+  for (let i = 1; i <= parts.length; i++) {
+    const p = parts.slice(0, i).join('/')
+    if (here.get(p) !== false || !under.has(p)) return false
+  }
+  return true
+}
+
+// ---------------------------------------------------------------- running a case
+
+/** Teardowns for code that runs outside tap (the seed runner). */
+export class Teardowns implements TeardownHost {
+  private readonly fns: Array<() => void | Promise<void>> = []
+  teardown (fn: () => void | Promise<void>): void { this.fns.push(fn) }
+  /** Runs every teardown (last registered first), even when one fails. */
+  async run (): Promise<void> {
+    const errors: unknown[] = []
+    for (const fn of this.fns.splice(0).reverse()) {
+      try { await fn() } catch (e) { errors.push(e) }
+    }
+    if (errors.length > 0) throw errors[0]
+  }
+}
+
+export interface CaseResult {
+  ok: boolean
+  /** index of the first op whose outcome differed, if any */
+  divergedAt?: number
+  /** readable report of every difference */
+  problems: string[]
+  /**
+   * The only differences were values overlayts showed for up to attr_timeout
+   * (1 s) after a change through another name of a hardlinked file: the FUSE
+   * kernel module caches attributes per name (libfuse's high-level API gives
+   * each path its own node), and link/write/chmod through one name does not
+   * refresh the other's. Counted as failures, reported apart.
+   */
+  staleCacheOnly?: boolean
+}
+
+/** Operations that change nothing: re-asked after the attribute cache expired. */
+const READ_ONLY_OPS = new Set<Op['op']>(['stat', 'read', 'readdir', 'fdStat'])
+/** The mount's attr_timeout (src/fuse/mount.ts) plus a margin. */
+const ATTR_CACHE_MS = 1100
+const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+
+/** Mtimes that are "now" at some point differ between any two runs: only the deterministic ones are compared. */
+export function normalizeTimes (entries: SnapEntry[]): SnapEntry[] {
+  return entries.map(e => (e.mtimeNs === undefined || KNOWN_MTIMES_NS.has(BigInt(e.mtimeNs)) ? e : { ...e, mtimeNs: 'now' }))
+}
+
+/**
+ * Builds the case's stack twice, mounts the kernel's overlayfs on one copy
+ * and overlayts on the other, applies the ops to both and compares. Always
+ * unmounts and removes its directories.
+ */
+export async function runCase (c: DiffCase, opts: { label?: string, keepGoing?: boolean } = {}): Promise<CaseResult> {
+  await cleanupStale()
+  await mkdir(TMP_PREFIX, { recursive: true })
+  const base = await mkdtemp(join(TMP_PREFIX, `${process.pid}-${opts.label ?? 'diff'}-`))
+  const mounts = new Teardowns()
+  try {
+    const spec = randomStack(c.stackSeed)
+    const sides = { kernel: join(base, 'k'), overlayts: join(base, 'o') }
+    const built: Record<keyof typeof sides, { lowers: string[], upper: string, work: string, merged: string }> = {
+      kernel: { lowers: [], upper: '', work: '', merged: '' },
+      overlayts: { lowers: [], upper: '', work: '', merged: '' }
+    }
+    for (const side of ['kernel', 'overlayts'] as const) {
+      const dir = sides[side]
+      const stack = await buildStack(join(dir, 'layers'), spec, { form: 'kernel' })
+      const b = { lowers: stack.lowers, upper: join(dir, 'upper'), work: join(dir, 'work'), merged: join(dir, 'merged') }
+      for (const d of [b.upper, b.work, b.merged]) await mkdir(d, { mode: 0o755 })
+      built[side] = b
+    }
+    const k = built.kernel
+    const o = built.overlayts
+    await mountKernel(mounts, { lower: k.lowers, upper: k.upper, work: k.work, merged: k.merged, redirectDir: true })
+    await mountOverlayts(mounts, { lower: o.lowers, upper: o.upper, work: o.work, merged: o.merged })
+
+    const problems: string[] = []
+    const staleCache: string[] = []
+    let divergedAt: number | undefined
+    const oldMask = process.umask(0o022)
+    const openK = new OpenFiles()
+    const openO = new OpenFiles()
+    try {
+      for (let i = 0; i < c.ops.length; i++) {
+        const op = c.ops[i] as Op
+        const want = applyOp(k.merged, op, openK)
+        let got = applyOp(o.merged, op, openO)
+        if (want !== got && READ_ONLY_OPS.has(op.op)) {
+          const first = got
+          await sleep(ATTR_CACHE_MS)
+          got = applyOp(o.merged, op, openO)
+          if (want === got) {
+            staleCache.push(`op #${i} ${formatOp(op)}: overlayts showed ${first} for up to 1 s after a change through another name (stale FUSE attribute cache), then ${got} like the kernel`)
+            continue
+          }
+        }
+        if (want !== got) {
+          problems.push(`op #${i} ${formatOp(op)}: kernel=${want} overlayts=${got}`)
+          divergedAt ??= i
+          if (opts.keepGoing !== true) break
+        }
+      }
+    } finally {
+      process.umask(oldMask)
+      openK.closeAll()
+      openO.closeAll()
+    }
+
+    const mergedK = normalizeTimes(await snapshotTree(k.merged, { xattrs: true, mtime: true }))
+    const snapO = async (): Promise<SnapEntry[]> => normalizeTimes(await snapshotTree(o.merged, { xattrs: true, mtime: true }))
+    let mergedDiff = diffSnapshots(await snapO(), mergedK, { aName: 'overlayts', bName: 'kernel' })
+    if (mergedDiff.length > 0) {
+      await sleep(ATTR_CACHE_MS)
+      const again = diffSnapshots(await snapO(), mergedK, { aName: 'overlayts', bName: 'kernel' })
+      if (again.length === 0) staleCache.push(...mergedDiff.map(d => `merged ${d} (for up to 1 s: stale FUSE attribute cache)`))
+      mergedDiff = again
+    }
+    for (const d of mergedDiff) problems.push(`merged ${d}`)
+    await mounts.run() // unmount before reading the uppers: the kernel's upper is final then
+    const upperK = normalizeTimes(await snapshotUpper(k.upper, { mtime: true }))
+    const upperO = normalizeTimes(await snapshotUpper(o.upper, { mtime: true }))
+    for (const d of diffSnapshots(upperO, upperK, { aName: 'overlayts', bName: 'kernel' })) problems.push(`upper ${d}`)
+    return { ok: problems.length === 0 && staleCache.length === 0, ...(divergedAt !== undefined ? { divergedAt } : {}), problems: [...problems, ...staleCache], staleCacheOnly: problems.length === 0 && staleCache.length > 0 }
+  } finally {
+    try { await mounts.run() } finally { await removeTree(base) }
+  }
+}
+
+/** A failing case as a readable reproducer. */
+export function formatCase (c: DiffCase, r?: CaseResult): string {
+  const lines = [`stackSeed=${c.stackSeed} (randomStack), ${c.ops.length} ops:`]
+  const upTo = r?.divergedAt !== undefined ? r.divergedAt + 1 : c.ops.length
+  c.ops.slice(0, upTo).forEach((op, i) => lines.push(`  #${i} ${formatOp(op)}`))
+  if (upTo < c.ops.length) lines.push(`  (${c.ops.length - upTo} more ops not shown)`)
+  if (r !== undefined) lines.push('differences:', ...r.problems.map(p => '  ' + p))
+  return lines.join('\n')
+}
+
+/**
+ * Property body: throws a readable reproducer when the implementations
+ * differ. With `onStaleCacheOnly`, a case whose only differences are the
+ * stale FUSE attribute cache (see CaseResult) is handed to it instead.
+ */
+export async function checkCase (c: DiffCase, opts: { label?: string, onStaleCacheOnly?: (report: string) => void } = {}): Promise<void> {
+  const r = await runCase(c, opts.label !== undefined ? { label: opts.label } : {})
+  if (r.ok) return
+  if (r.staleCacheOnly === true && opts.onStaleCacheOnly !== undefined) { opts.onStaleCacheOnly(formatCase(c, r)); return }
+  throw new Error('overlayts differs from the kernel\n' + formatCase(c, r))
+}
+
+// ---------------------------------------------------------------- the seed runner
+
+export interface SeedRunOptions {
+  seeds: number
+  ops: number
+  /** first seed (seeds are firstSeed .. firstSeed + seeds - 1) */
+  firstSeed?: number
+  /** shrink each failing seed with fast-check (slow: one pair of mounts per try) */
+  shrink?: boolean
+  log?: (line: string) => void
+}
+
+/** Runs one fixed-length case per seed; prints failures and the summary line. Returns the failed seeds. */
+export async function runSeeds (o: SeedRunOptions): Promise<number[]> {
+  const log = o.log ?? ((l: string) => { process.stdout.write(l + '\n') })
+  const first = o.firstSeed ?? 1
+  const failed: number[] = []
+  const staleOnly: number[] = []
+  for (let seed = first; seed < first + o.seeds; seed++) {
+    const [c] = fc.sample(fixedCaseArb(o.ops), { seed, numRuns: 1 }) as [DiffCase]
+    let r: CaseResult
+    try {
+      r = await runCase(c, { label: `seed${seed}` })
+    } catch (e) {
+      r = { ok: false, problems: [`the run itself failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`] }
+    }
+    if (r.ok) { log(`seed ${seed}: ok`); continue }
+    failed.push(seed)
+    if (r.staleCacheOnly === true) staleOnly.push(seed)
+    log(`seed ${seed}: FAILED${r.staleCacheOnly === true ? ' (stale FUSE attribute cache only)' : ''}\n${formatCase(c, r)}`)
+    if (o.shrink === true) log(`seed ${seed}: shrunk:\n${await shrink(c)}`)
+  }
+  log(`${o.seeds} seeds, ${o.ops} ops each: ${o.seeds - failed.length} passed, ${failed.length} failed` +
+    (failed.length > 0 ? ` (seeds ${failed.join(' ')}; ${staleOnly.length} of them only by the stale FUSE attribute cache${staleOnly.length > 0 ? `: seeds ${staleOnly.join(' ')}` : ''})` : ''))
+  return failed
+}
+
+/** Shrinks a failing case with fast-check, starting from it as an example. */
+async function shrink (c: DiffCase): Promise<string> {
+  const out = await fc.check(fc.asyncProperty(caseArb(c.ops.length), async (x) => { await checkCase(x, { label: 'shrink' }) }), {
+    examples: [[c]], numRuns: 1, interruptAfterTimeLimit: 600_000
+  })
+  if (!out.failed || out.counterexample === null) return '(did not fail again)'
+  const [small] = out.counterexample
+  return formatCase(small, await runCase(small, { label: 'shrunk' }))
+}
