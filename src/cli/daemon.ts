@@ -59,6 +59,7 @@ export async function runDaemon (o: DaemonOptions): Promise<number> {
       source: o.source,
       log,
       traceOps: o.traceOps,
+      attrTimeout: o.mount.attrTimeout,
       onUnmounted: () => {
         log.info({ merged: o.merged, ...layers }, 'unmounted')
         void Promise.allSettled([overlay.closeAll(), index?.close()]).finally(() => finish(0))

@@ -21,6 +21,8 @@ export interface MountOptions {
   /** 'off', or a path for the lookup index database; undefined = default place. */
   index: string | undefined
   readOnly: boolean
+  /** Seconds the kernel may cache attributes (see src/fuse/mount.ts); 0 unless asked. */
+  attrTimeout: number
 }
 
 /** Flags mount(8), fstab and FUSE helpers may pass; they change nothing here. */
@@ -76,7 +78,7 @@ function layerPath (key: string, raw: string, cwd: string): string {
 
 /** Parses one or more -o strings (mount(8) may pass several). */
 export function parseMountOptions (optionStrings: readonly string[], cwd = process.cwd()): MountOptions {
-  const out: MountOptions = { lowers: [], upper: undefined, workdir: undefined, index: undefined, readOnly: false }
+  const out: MountOptions = { lowers: [], upper: undefined, workdir: undefined, index: undefined, readOnly: false, attrTimeout: 0 }
   const seen = new Set<string>()
   for (const str of optionStrings) {
     for (const item of splitEscaped(str, ',')) {
@@ -105,6 +107,12 @@ export function parseMountOptions (optionStrings: readonly string[], cwd = proce
         case 'ro':
           out.readOnly = true
           break
+        case 'attr_timeout': {
+          const n = Number(value)
+          if (value === undefined || value === '' || !Number.isFinite(n) || n < 0) throw new OptionError(`attr_timeout needs a number of seconds, not ${value ?? '(none)'}`)
+          out.attrTimeout = n
+          break
+        }
         default:
           if (value === undefined && GENERIC_FLAGS.has(key)) break
           if (key.startsWith('x-') || key === 'comment') break

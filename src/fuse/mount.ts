@@ -10,8 +10,13 @@
  * - default_permissions (+ allow_other as root): the kernel checks permissions
  *   against the attributes we report, for every caller, as it does for any
  *   local filesystem;
- * - 1 s entry/attribute caching: every change goes through this daemon and
- *   hence through the kernel, which updates its caches on its own operations.
+ * - 1 s entry caching: every change goes through this daemon and hence
+ *   through the kernel, which updates its dentry cache on its own operations;
+ * - no attribute caching unless asked (attr_timeout=N): libfuse 2's path-based
+ *   API gives each name of a hardlinked file its own kernel inode, so a cached
+ *   attribute of one name would miss a change made through another (nlink,
+ *   size, mode) and an fstat of a file unlinked while open would show the
+ *   kernel's guess; asking every time is what keeps stat right.
  *
  * Read/write request sizes are counted (io-stats.ts) and logged as one
  * `{"msg":"io stats"}` line at unmount and whenever the daemon gets SIGUSR1.
@@ -28,6 +33,8 @@ export interface FuseMountOptions {
   readonly source: string
   readonly log: Logger
   readonly traceOps: boolean
+  /** Seconds the kernel may cache attributes. */
+  readonly attrTimeout: number
   /** Called once when the mount ends, whoever unmounted it. */
   readonly onUnmounted: () => void
 }
@@ -47,11 +54,11 @@ function escapeOpt (v: string): string {
   return v.replace(/[\\,]/g, (c) => '\\' + c)
 }
 
-export function fuseOptions (overlay: Overlay, source: string): string[] {
+export function fuseOptions (overlay: Overlay, source: string, attrTimeout = 0): string[] {
   const opts = [
     `fsname=${escapeOpt(source)}`, 'subtype=overlayts',
     'use_ino', 'big_writes', 'max_write=131072', 'max_read=131072',
-    'default_permissions', 'entry_timeout=1', 'attr_timeout=1', 'negative_timeout=1',
+    'default_permissions', 'entry_timeout=1', `attr_timeout=${attrTimeout}`, 'negative_timeout=1',
     'kernel_cache'
   ]
   // As root, like a kernel mount: other users see it, setuid and device files work.
@@ -68,7 +75,7 @@ export function mountFuse (overlay: Overlay, o: FuseMountOptions): Promise<FuseM
   const onSignal = (): void => ioStats.log(o.log, IO_STATS_SIGNAL)
   let ended = false
   const fuse = new Fuse(o.merged, ops, {
-    options: fuseOptions(overlay, o.source),
+    options: fuseOptions(overlay, o.source, o.attrTimeout),
     useIno: true,
     timeout: false,
     onUnmounted: () => {

@@ -263,7 +263,7 @@ export function applyOp (root: string, o: Op, open: OpenFiles = new OpenFiles())
         case 'fdStat': return describe(fstatSync(open.get(o.slot)), undefined)
         case 'fdTruncate': ftruncateSync(open.get(o.slot), o.size); return ''
         case 'fdClose': open.close(o.slot); return ''
-        case 'asUser': throw new Error('unreachable: handled above')
+        default: throw new Error('unreachable: asUser is handled above')
       }
     })()
     return `ok ${value}`.trimEnd()
@@ -374,21 +374,7 @@ export interface CaseResult {
   divergedAt?: number
   /** readable report of every difference */
   problems: string[]
-  /**
-   * The only differences were values overlayts showed for up to attr_timeout
-   * (1 s) after a change through another name of a hardlinked file: the FUSE
-   * kernel module caches attributes per name (libfuse's high-level API gives
-   * each path its own node), and link/write/chmod through one name does not
-   * refresh the other's. Counted as failures, reported apart.
-   */
-  staleCacheOnly?: boolean
 }
-
-/** Operations that change nothing: re-asked after the attribute cache expired. */
-const READ_ONLY_OPS = new Set<Op['op']>(['stat', 'read', 'readdir', 'fdStat'])
-/** The mount's attr_timeout (src/fuse/mount.ts) plus a margin. */
-const ATTR_CACHE_MS = 1100
-const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
 /** Mtimes that are "now" at some point differ between any two runs: only the deterministic ones are compared. */
 export function normalizeTimes (entries: SnapEntry[]): SnapEntry[] {
@@ -425,7 +411,6 @@ export async function runCase (c: DiffCase, opts: { label?: string, keepGoing?: 
     await mountOverlayts(mounts, { lower: o.lowers, upper: o.upper, work: o.work, merged: o.merged })
 
     const problems: string[] = []
-    const staleCache: string[] = []
     let divergedAt: number | undefined
     const oldMask = process.umask(0o022)
     const openK = new OpenFiles()
@@ -434,16 +419,7 @@ export async function runCase (c: DiffCase, opts: { label?: string, keepGoing?: 
       for (let i = 0; i < c.ops.length; i++) {
         const op = c.ops[i] as Op
         const want = applyOp(k.merged, op, openK)
-        let got = applyOp(o.merged, op, openO)
-        if (want !== got && READ_ONLY_OPS.has(op.op)) {
-          const first = got
-          await sleep(ATTR_CACHE_MS)
-          got = applyOp(o.merged, op, openO)
-          if (want === got) {
-            staleCache.push(`op #${i} ${formatOp(op)}: overlayts showed ${first} for up to 1 s after a change through another name (stale FUSE attribute cache), then ${got} like the kernel`)
-            continue
-          }
-        }
+        const got = applyOp(o.merged, op, openO)
         if (want !== got) {
           problems.push(`op #${i} ${formatOp(op)}: kernel=${want} overlayts=${got}`)
           divergedAt ??= i
@@ -458,19 +434,12 @@ export async function runCase (c: DiffCase, opts: { label?: string, keepGoing?: 
 
     const mergedK = normalizeTimes(await snapshotTree(k.merged, { xattrs: true, mtime: true }))
     const snapO = async (): Promise<SnapEntry[]> => normalizeTimes(await snapshotTree(o.merged, { xattrs: true, mtime: true }))
-    let mergedDiff = diffSnapshots(await snapO(), mergedK, { aName: 'overlayts', bName: 'kernel' })
-    if (mergedDiff.length > 0) {
-      await sleep(ATTR_CACHE_MS)
-      const again = diffSnapshots(await snapO(), mergedK, { aName: 'overlayts', bName: 'kernel' })
-      if (again.length === 0) staleCache.push(...mergedDiff.map(d => `merged ${d} (for up to 1 s: stale FUSE attribute cache)`))
-      mergedDiff = again
-    }
-    for (const d of mergedDiff) problems.push(`merged ${d}`)
+    for (const d of diffSnapshots(await snapO(), mergedK, { aName: 'overlayts', bName: 'kernel' })) problems.push(`merged ${d}`)
     await mounts.run() // unmount before reading the uppers: the kernel's upper is final then
     const upperK = normalizeTimes(await snapshotUpper(k.upper, { mtime: true }))
     const upperO = normalizeTimes(await snapshotUpper(o.upper, { mtime: true }))
     for (const d of diffSnapshots(upperO, upperK, { aName: 'overlayts', bName: 'kernel' })) problems.push(`upper ${d}`)
-    return { ok: problems.length === 0 && staleCache.length === 0, ...(divergedAt !== undefined ? { divergedAt } : {}), problems: [...problems, ...staleCache], staleCacheOnly: problems.length === 0 && staleCache.length > 0 }
+    return { ok: problems.length === 0, ...(divergedAt !== undefined ? { divergedAt } : {}), problems }
   } finally {
     try { await mounts.run() } finally { await removeTree(base) }
   }
@@ -486,15 +455,10 @@ export function formatCase (c: DiffCase, r?: CaseResult): string {
   return lines.join('\n')
 }
 
-/**
- * Property body: throws a readable reproducer when the implementations
- * differ. With `onStaleCacheOnly`, a case whose only differences are the
- * stale FUSE attribute cache (see CaseResult) is handed to it instead.
- */
-export async function checkCase (c: DiffCase, opts: { label?: string, onStaleCacheOnly?: (report: string) => void } = {}): Promise<void> {
+/** Property body: throws a readable reproducer when the implementations differ. */
+export async function checkCase (c: DiffCase, opts: { label?: string } = {}): Promise<void> {
   const r = await runCase(c, opts.label !== undefined ? { label: opts.label } : {})
   if (r.ok) return
-  if (r.staleCacheOnly === true && opts.onStaleCacheOnly !== undefined) { opts.onStaleCacheOnly(formatCase(c, r)); return }
   throw new Error('overlayts differs from the kernel\n' + formatCase(c, r))
 }
 
@@ -515,7 +479,6 @@ export async function runSeeds (o: SeedRunOptions): Promise<number[]> {
   const log = o.log ?? ((l: string) => { process.stdout.write(l + '\n') })
   const first = o.firstSeed ?? 1
   const failed: number[] = []
-  const staleOnly: number[] = []
   for (let seed = first; seed < first + o.seeds; seed++) {
     const [c] = fc.sample(fixedCaseArb(o.ops), { seed, numRuns: 1 }) as [DiffCase]
     let r: CaseResult
@@ -526,12 +489,11 @@ export async function runSeeds (o: SeedRunOptions): Promise<number[]> {
     }
     if (r.ok) { log(`seed ${seed}: ok`); continue }
     failed.push(seed)
-    if (r.staleCacheOnly === true) staleOnly.push(seed)
-    log(`seed ${seed}: FAILED${r.staleCacheOnly === true ? ' (stale FUSE attribute cache only)' : ''}\n${formatCase(c, r)}`)
+    log(`seed ${seed}: FAILED\n${formatCase(c, r)}`)
     if (o.shrink === true) log(`seed ${seed}: shrunk:\n${await shrink(c)}`)
   }
   log(`${o.seeds} seeds, ${o.ops} ops each: ${o.seeds - failed.length} passed, ${failed.length} failed` +
-    (failed.length > 0 ? ` (seeds ${failed.join(' ')}; ${staleOnly.length} of them only by the stale FUSE attribute cache${staleOnly.length > 0 ? `: seeds ${staleOnly.join(' ')}` : ''})` : ''))
+    (failed.length > 0 ? ` (seeds ${failed.join(' ')})` : ''))
   return failed
 }
 
