@@ -61,7 +61,7 @@ export class CopyUp {
 
   /** Makes sure directory `rel` and its parents are in upper (synchronously: no data to copy). */
   dirChain (rel: string): Node {
-    const node = this.resolver.require(rel)
+    const node = this.resolver.requireLocated(rel)
     if (!node.isDir) throw new FsError('ENOTDIR', '/' + rel, 'copy-up')
     if (node.inUpper) return node
     const parent = this.dirChain(parentOf(rel))
@@ -70,7 +70,7 @@ export class CopyUp {
     })
     this.resolver.invalidate()
     this.onCopiedUp(rel)
-    return this.resolver.require(rel)
+    return this.resolver.requireLocated(rel)
   }
 
   private async copyNonDir (node: Node): Promise<Node> {

@@ -14,7 +14,12 @@ export class FsError extends Error {
   readonly syscall: string | undefined
 
   constructor (code: ErrnoCode, path: string, syscall?: string, detail?: string) {
+    // An errno is an answer, not a bug: no stack trace, which would cost more
+    // than the lookup that found ENOENT.
+    const limit = Error.stackTraceLimit
+    Error.stackTraceLimit = 0
     super(`${code}: ${syscall ? syscall + ' ' : ''}${path}${detail ? ` (${detail})` : ''}`)
+    Error.stackTraceLimit = limit
     this.name = 'FsError'
     this.code = code
     this.path = path

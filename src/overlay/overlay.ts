@@ -89,6 +89,12 @@ const PASSED_OPEN_FLAGS = O_APPEND | O_SYNC | O_DSYNC | O_NONBLOCK
 
 function p (rel: string): string { return '/' + rel }
 
+/** Writes up to this size are done on the request thread (see write). */
+const SYNC_WRITE_MAX = 64 * 1024
+
+const DAEMON_UID = process.getuid?.() ?? 0
+const DAEMON_GID = process.getgid?.() ?? 0
+
 function typeOf (st: Stats): number { return Number(st.mode) & S_IFMT }
 
 function noId (id: number): number { return id === 0xffffffff ? -1 : id }
@@ -221,6 +227,9 @@ export class Overlay {
     const h = this.handle(fh)
     try {
       if (caller !== undefined && caller.uid !== 0) this.dropPrivBits(h.fd, caller)
+      // A small write is a copy into the page cache, quicker done here than
+      // handed to the thread pool and back; larger ones go to the pool.
+      if (len <= SYNC_WRITE_MAX) return this.sys.writeSync(h.fd, buf, len, pos)
       return await this.sys.write(h.fd, buf, len, pos)
     } catch (e) { throw toFsError(e, p(h.rel)) }
   }
@@ -228,7 +237,8 @@ export class Overlay {
   async release (fh: number): Promise<void> {
     const h = this.handles.remove(fh)
     if (h === undefined) throw new FsError('EBADF', '', 'release')
-    await this.sys.close(h.fd)
+    // close(2) of a local file is quick: no trip to the thread pool.
+    this.sys.closeSync(h.fd)
   }
 
   async fsync (fh: number, datasync: boolean): Promise<void> {
@@ -283,29 +293,30 @@ export class Overlay {
   /** Creates and opens a file. EEXIST with O_EXCL; an existing file is opened as `open` would. */
   async create (rel: string, mode: number, flags: number, caller: Caller): Promise<number> {
     this.writable(rel)
-    const existing = this.resolver.resolve(rel)
-    if (existing !== null) {
-      if (flags & O_EXCL) throw new FsError('EEXIST', p(rel), 'create')
-      return this.open(rel, flags & ~O_CREAT)
-    }
     const hostFlags = (flags & (O_ACCMODE | PASSED_OPEN_FLAGS)) | O_CREAT | O_EXCL | O_NOFOLLOW
     let fd = -1
-    const node = this.makeNonDir(rel, caller, mode, (target) => {
-      fd = this.sys.openSync(target, hostFlags, mode & 0o7777)
-    })
-    return this.handles.add({ fd, rel, inUpper: true, writable: (flags & O_ACCMODE) !== O_RDONLY, ino: this.attrOf(node).ino })
+    try {
+      this.makeNonDir(rel, caller, mode, (target) => {
+        fd = this.sys.openSync(target, hostFlags, mode & 0o7777)
+      })
+    } catch (e) {
+      // Another request made the name since the kernel's lookup: open(2) semantics.
+      if (e instanceof FsError && e.code === 'EEXIST' && !(flags & O_EXCL)) return this.open(rel, flags & ~O_CREAT)
+      throw e
+    }
+    // A new file has no origin: its number is its own.
+    const st = this.sys.fstat(fd)
+    return this.handles.add({ fd, rel, inUpper: true, writable: (flags & O_ACCMODE) !== O_RDONLY, ino: this.inodes.number(st.dev, st.ino) })
   }
 
   /** Regular files, fifos, sockets and devices (devices need the caller to be privileged: the kernel checks). */
   mknod (rel: string, mode: number, rdev: number, caller: Caller): void {
     this.writable(rel)
-    if (this.resolver.resolve(rel) !== null) throw new FsError('EEXIST', p(rel), 'mknod')
     this.makeNonDir(rel, caller, mode, (target) => this.sys.mknod(target, mode, rdev))
   }
 
   symlink (target: string, rel: string, caller: Caller): void {
     this.writable(rel)
-    if (this.resolver.resolve(rel) !== null) throw new FsError('EEXIST', p(rel), 'symlink')
     this.makeNonDir(rel, caller, undefined, (t) => this.sys.symlink(target, t))
   }
 
@@ -316,24 +327,16 @@ export class Overlay {
     if (src.isDir) throw new FsError('EPERM', p(oldRel), 'link')
     if (this.resolver.resolve(newRel) !== null) throw new FsError('EEXIST', p(newRel), 'link')
     const up = await this.copier!.copyUp(oldRel)
-    if (this.resolver.resolve(newRel) !== null) throw new FsError('EEXIST', p(newRel), 'link')
     this.makeNonDir(newRel, undefined, undefined, (t) => this.sys.link(up.phys, t))
   }
 
   /** EEXIST if taken. A directory made where a whiteout stands is opaque (nothing below merges into it). */
   mkdir (rel: string, mode: number, caller: Caller): void {
     this.writable(rel)
-    const parentRel = parentOf(rel)
-    const name = baseOf(rel)
-    const parent0 = this.resolver.require(parentRel)
-    if (!parent0.isDir) throw new FsError('ENOTDIR', p(rel), 'mkdir')
-    if (this.resolver.resolve(rel) !== null) throw new FsError('EEXIST', p(rel), 'mkdir')
-    const parent = this.copier!.dirChain(parentRel)
-    const phys = parent.phys + '/' + name
-    const setgid = (Number(parent.stat.mode) & S_ISGID) !== 0
-    const gid = setgid ? Number(parent.stat.gid) : caller.gid
+    const { parent, phys, here, parentStat } = this.placeFor(rel, 'mkdir')
+    const setgid = (Number(parentStat.mode) & S_ISGID) !== 0
+    const gid = setgid ? Number(parentStat.gid) : caller.gid
     const finalMode = (mode & 0o7777) | (setgid ? S_ISGID : 0)
-    const here = this.sys.lstat(phys)
     try {
       if (here !== undefined && isWhiteoutStat(here)) {
         const tmp = this.whiteouts!.scratch()
@@ -356,17 +359,15 @@ export class Overlay {
         this.sys.lchown(phys, caller.uid, gid)
         this.sys.chmod(phys, finalMode)
       }
-    } catch (e) { throw toFsError(e, p(rel)) } finally {
-      this.resolver.invalidate()
-    }
+    } catch (e) { throw toFsError(e, p(rel)) }
   }
 
   /** EISDIR for a directory. A name a lower layer shows is replaced by a whiteout. */
   async unlink (rel: string): Promise<void> {
     this.writable(rel)
     await this.settle(rel)
-    const parent = this.resolver.require(parentOf(rel))
-    const node = this.resolver.require(rel)
+    const parent = this.resolver.requireLocated(parentOf(rel))
+    const node = this.resolver.requireLocated(rel)
     if (node.isDir) throw new FsError('EISDIR', p(rel), 'unlink')
     const lowerShows = this.resolver.lowerAt(parent, baseOf(rel)) !== null
     try {
@@ -374,7 +375,7 @@ export class Overlay {
         if (lowerShows) this.whiteouts!.replaceFile(node.phys)
         else this.sys.unlink(node.phys)
       } else {
-        const up = this.copier!.dirChain(parent.rel)
+        const up = parent.inUpper ? parent : this.copier!.dirChain(parent.rel)
         this.whiteouts!.create(up.phys + '/' + baseOf(rel))
       }
     } catch (e) { throw toFsError(e, p(rel)) }
@@ -576,32 +577,51 @@ export class Overlay {
   }
 
   /**
-   * Creates a non-directory at `rel` with `make`, owned by the caller. Where
-   * a whiteout stands it is built in the work dir and renamed over it.
+   * Where a new entry `rel` goes: its parent in upper (copied up if need be)
+   * and what stands there now (nothing, or a whiteout). EEXIST if the mount
+   * shows the name already; ENOTDIR if the parent is not a directory. The
+   * parent's attributes are read fresh: a setgid parent passes on its group.
    */
-  private makeNonDir (rel: string, caller: Caller | undefined, mode: number | undefined, make: (target: string) => void): Node {
-    const parentRel = parentOf(rel)
-    const parent0 = this.resolver.require(parentRel)
-    if (!parent0.isDir) throw new FsError('ENOTDIR', p(rel), 'create')
-    const parent = this.copier!.dirChain(parentRel)
-    const phys = parent.phys + '/' + baseOf(rel)
+  private placeFor (rel: string, op: string): { parent: Node, phys: string, here: Stats | undefined, parentStat: Stats } {
+    const name = baseOf(rel)
+    const parent = this.copier!.dirChain(parentOf(rel))
+    const phys = parent.phys + '/' + name
     const here = this.sys.lstat(phys)
-    const overWhiteout = here !== undefined && isWhiteoutStat(here)
+    if (here !== undefined ? !isWhiteoutStat(here) : this.resolver.lowerAt(parent, name) !== null) {
+      throw new FsError('EEXIST', p(rel), op)
+    }
+    const parentStat = this.sys.lstat(parent.phys)
+    if (parentStat === undefined) throw new FsError('ENOENT', p(rel), op)
+    return { parent, phys, here, parentStat }
+  }
+
+  /**
+   * Creates a non-directory at `rel` with `make`, owned by the caller (with
+   * a setgid parent's group). Where a whiteout stands it is built in the work
+   * dir and renamed over it, so the name never shows a half-made entry.
+   */
+  private makeNonDir (rel: string, caller: Caller | undefined, mode: number | undefined, make: (target: string) => void): void {
+    const { phys, here, parentStat } = this.placeFor(rel, 'create')
+    const overWhiteout = here !== undefined
     const target = overWhiteout ? this.whiteouts!.scratch() : phys
     try {
       make(target)
       if (caller !== undefined) {
-        const setgid = (Number(parent.stat.mode) & S_ISGID) !== 0
-        this.sys.lchown(target, caller.uid, setgid ? Number(parent.stat.gid) : caller.gid)
-        // chown cleared setuid/setgid that the caller asked for.
-        if (mode !== undefined && (mode & (S_ISUID | S_ISGID))) this.sys.chmod(target, mode & 0o7777)
+        const setgid = (Number(parentStat.mode) & S_ISGID) !== 0
+        const gid = setgid ? Number(parentStat.gid) : caller.gid
+        // The daemon made it its own, with the group a setgid parent gives:
+        // only a different owner needs a chown.
+        if (caller.uid !== DAEMON_UID || gid !== (setgid ? gid : DAEMON_GID)) {
+          this.sys.lchown(target, caller.uid, gid)
+          // chown cleared setuid/setgid that the caller asked for.
+          if (mode !== undefined && (mode & (S_ISUID | S_ISGID))) this.sys.chmod(target, mode & 0o7777)
+        }
       }
       if (overWhiteout) this.sys.rename(target, phys)
     } catch (e) {
       if (overWhiteout) void this.sys.rmTree(target).catch(() => {})
       throw toFsError(e, p(rel))
     }
-    return this.resolver.require(rel)
   }
 
   private dropPrivBits (fd: number, caller: Caller): void {

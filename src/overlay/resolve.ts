@@ -59,7 +59,7 @@ export class Resolver {
 
   /** The node at `rel`, or null if nothing is visible there. ENOTDIR if a parent is not a directory. */
   resolve (rel: string): Node | null {
-    const node = this.resolveShape(rel)
+    const node = this.locate(rel)
     // The cache holds the tree's shape; an upper directory's attributes change
     // under it (chmod, chown, utimens, entries added), so they are read live.
     if (node === null || !node.inUpper || !node.isDir) return node
@@ -67,12 +67,15 @@ export class Resolver {
     return st === undefined ? node : { ...node, stat: st }
   }
 
-  /** resolve() with cached directory attributes (enough to walk a path). */
-  private resolveShape (rel: string): Node | null {
+  /**
+   * resolve() without re-reading a cached directory's attributes: where an
+   * entry lives and what merges into it, which is all most changes need.
+   */
+  locate (rel: string): Node | null {
     if (rel === '') return this.root()
     const cached = this.dirs.get(rel)
     if (cached !== undefined) return cached
-    const parent = this.resolveShape(parentOf(rel))
+    const parent = this.locate(parentOf(rel))
     if (parent === null) return null
     if (!parent.isDir) throw new FsError('ENOTDIR', '/' + rel, 'lookup')
     const node = this.child(parent, baseOf(rel))
@@ -83,6 +86,13 @@ export class Resolver {
   /** Like resolve, but ENOENT instead of null. */
   require (rel: string): Node {
     const n = this.resolve(rel)
+    if (n === null) throw new FsError('ENOENT', '/' + rel, 'lookup')
+    return n
+  }
+
+  /** Like locate, but ENOENT instead of null. */
+  requireLocated (rel: string): Node {
+    const n = this.locate(rel)
     if (n === null) throw new FsError('ENOENT', '/' + rel, 'lookup')
     return n
   }

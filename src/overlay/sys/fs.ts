@@ -55,6 +55,7 @@ export const sys = {
   statfs: (p: string): fs.StatsFs => fs.statfsSync(p),
   openSync: (p: string, flags: number, mode?: number): number => fs.openSync(p, flags, mode),
   closeSync: (fd: number): void => fs.closeSync(fd),
+  writeSync: (fd: number, buf: Buffer, len: number, pos: number): number => fs.writeSync(fd, buf, 0, len, pos),
   fchown: (fd: number, uid: number, gid: number): void => fs.fchownSync(fd, uid, gid),
   fchmod: (fd: number, mode: number): void => fs.fchmodSync(fd, mode),
   rmTree: (p: string): Promise<void> => fs.promises.rm(p, { recursive: true, force: true }),
