@@ -4,7 +4,7 @@
  *
  *   npm run bench -- [--layers 1,4,16,64,128] [--fs overlayts,kernel,fuse-overlayfs,unionfs]
  *                    [--quick] [--json out.json] [--svg out.svg] [--tmp DIR] [--keep]
- *                    [--index off|PATH] [--ots-cpu-prof DIR]
+ *                    [--index off|PATH] [--ots-opts OPTS] [--ots-cpu-prof DIR]
  *
  * This process is never a FUSE daemon: every filesystem is served by its own
  * process (overlayts detaches its daemon), so the synchronous I/O done here
@@ -39,17 +39,19 @@ interface Options {
   tmp: string | undefined
   keep: boolean
   index: string | undefined
+  /** Extra -o options for overlayts (e.g. attr_timeout=1). */
+  otsOpts: string | undefined
   otsCpuProf: string | undefined
   pin: boolean
 }
 
 function usage (msg: string): never {
-  process.stderr.write(`bench: ${msg}\nusage: node dist/scripts/bench.js [--layers 1,4,16,64,128] [--fs ${ALL_FS.join(',')}] [--quick] [--json FILE] [--svg FILE] [--tmp DIR] [--keep] [--index off|PATH] [--ots-cpu-prof DIR] [--no-pin]\n`)
+  process.stderr.write(`bench: ${msg}\nusage: node dist/scripts/bench.js [--layers 1,4,16,64,128] [--fs ${ALL_FS.join(',')}] [--quick] [--json FILE] [--svg FILE] [--tmp DIR] [--keep] [--index off|PATH] [--ots-opts OPTS] [--ots-cpu-prof DIR] [--no-pin]\n`)
   process.exit(2)
 }
 
 function parseArgs (argv: string[]): Options {
-  const o: Options = { layers: [1, 4, 16, 64, 128], fs: [...ALL_FS], quick: false, json: undefined, svg: undefined, tmp: undefined, keep: false, index: undefined, otsCpuProf: undefined, pin: os.cpus().length >= 2 }
+  const o: Options = { layers: [1, 4, 16, 64, 128], fs: [...ALL_FS], quick: false, json: undefined, svg: undefined, tmp: undefined, keep: false, index: undefined, otsOpts: undefined, otsCpuProf: undefined, pin: os.cpus().length >= 2 }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!
     const eq = a.indexOf('=')
@@ -82,6 +84,7 @@ function parseArgs (argv: string[]): Options {
       case '--pin': o.pin = true; break
       case '--no-pin': o.pin = false; break
       case '--index': o.index = val(); break
+      case '--ots-opts': o.otsOpts = val(); break
       case '--ots-cpu-prof': o.otsCpuProf = path.resolve(val()); break
       case '--help': case '-h': usage('help')
       // eslint-disable-next-line no-fallthrough
@@ -297,7 +300,7 @@ const profChildren = new Map<string, ReturnType<typeof spawn>>()
 
 async function mountOverlayts (st: Stack, t: Target, opts: Options): Promise<MountResult> {
   const notes: string[] = []
-  const base = `lowerdir=${st.lowers.join(':')},upperdir=${t.upper},workdir=${t.work}`
+  const base = `lowerdir=${st.lowers.join(':')},upperdir=${t.upper},workdir=${t.work}` + (opts.otsOpts !== undefined ? `,${opts.otsOpts}` : '')
   const withIndex = indexOption !== undefined && !indexRejected ? `${base},index=${indexOption}` : base
   const unmount = (): void => {
     sh(process.execPath, [BIN, 'umount', t.mp], { timeout: 60_000 })

@@ -11,6 +11,7 @@
 import Database from 'better-sqlite3'
 import type { Layer } from '../overlay/layers.js'
 import { physical } from '../overlay/layers.js'
+import { ListingMemo } from '../overlay/lower-view.js'
 import type { ListedEntry, LowerEntry, LowerView } from '../overlay/lower-view.js'
 import { sys } from '../overlay/sys/fs.js'
 import { decodeDirs } from './schema.js'
@@ -25,6 +26,7 @@ export class IndexedLowerView implements LowerView {
   private readonly getStmt: Database.Statement<[string], Row>
   private readonly childrenStmt: Database.Statement<[string], Row & { name: string }>
   private readonly listingStmt: Database.Statement<[string], ListRow>
+  private readonly listings = new ListingMemo()
 
   constructor (dbPath: string, private readonly lowers: readonly Layer[], private readonly fallback: LowerView, private readonly onStale: (path: string) => void) {
     this.db = new Database(dbPath, { readonly: true, fileMustExist: true })
@@ -53,11 +55,13 @@ export class IndexedLowerView implements LowerView {
   }
 
   listing (rel: string): Map<string, ListedEntry> {
-    const out = new Map<string, ListedEntry>()
-    for (const row of this.listingStmt.all(rel)) {
-      out.set(row.name, { type: Number(row.type), dev: BigInt(row.dev), ino: BigInt(row.ino) })
-    }
-    return out
+    return this.listings.get(rel, () => {
+      const out = new Map<string, ListedEntry>()
+      for (const row of this.listingStmt.all(rel)) {
+        out.set(row.name, { type: Number(row.type), dev: BigInt(row.dev), ino: BigInt(row.ino) })
+      }
+      return out
+    })
   }
 
   private entryOf (row: Row): LowerEntry | undefined {

@@ -57,6 +57,32 @@ export interface LowerView {
   listing(rel: string): Map<string, ListedEntry>
 }
 
+/**
+ * Directory listings of the lower view, kept because the lowers never
+ * change: a merged directory read again costs a map lookup. Bounded by the
+ * number of entries held; when full, the oldest listings go.
+ */
+export class ListingMemo {
+  private readonly listings = new Map<string, Map<string, ListedEntry>>()
+  private held = 0
+
+  constructor (private readonly maxEntries = 500_000) {}
+
+  get (rel: string, compute: () => Map<string, ListedEntry>): Map<string, ListedEntry> {
+    const hit = this.listings.get(rel)
+    if (hit !== undefined) return hit
+    const listing = compute()
+    for (const [k, v] of this.listings) {
+      if (this.held + listing.size <= this.maxEntries) break
+      this.listings.delete(k)
+      this.held -= v.size
+    }
+    this.listings.set(rel, listing)
+    this.held += listing.size
+    return listing
+  }
+}
+
 export function listedOf (e: LowerEntry): ListedEntry {
   return { type: Number(e.stat.mode) & 0o170000, dev: e.stat.dev, ino: e.stat.ino }
 }
@@ -97,6 +123,7 @@ export class ScanLowerView implements LowerView {
   private readonly names = new Map<string, Set<string>>()
   private namesHeld = 0
   private readonly maxNames: number
+  private readonly listings = new ListingMemo()
 
   constructor (private readonly lowers: readonly Layer[], maxMemo = 200_000, maxNames = 2_000_000) {
     this.maxMemo = maxMemo
@@ -195,9 +222,11 @@ export class ScanLowerView implements LowerView {
   }
 
   listing (rel: string): Map<string, ListedEntry> {
-    const out = new Map<string, ListedEntry>()
-    for (const [name, e] of this.list(rel)) out.set(name, listedOf(e))
-    return out
+    return this.listings.get(rel, () => {
+      const out = new Map<string, ListedEntry>()
+      for (const [name, e] of this.list(rel)) out.set(name, listedOf(e))
+      return out
+    })
   }
 
   list (rel: string): Map<string, LowerEntry> {
