@@ -21,7 +21,7 @@ export interface MountOptions {
   /** 'off', or a path for the lookup index database; undefined = default place. */
   index: string | undefined
   readOnly: boolean
-  /** Seconds the kernel may cache attributes (see src/fuse/mount.ts); 0 unless asked. */
+  /** Seconds the kernel may cache attributes (see src/fuse/mount.ts). */
   attrTimeout: number
 }
 
@@ -78,7 +78,7 @@ function layerPath (key: string, raw: string, cwd: string): string {
 
 /** Parses one or more -o strings (mount(8) may pass several). */
 export function parseMountOptions (optionStrings: readonly string[], cwd = process.cwd()): MountOptions {
-  const out: MountOptions = { lowers: [], upper: undefined, workdir: undefined, index: undefined, readOnly: false, attrTimeout: 0 }
+  const out: MountOptions = { lowers: [], upper: undefined, workdir: undefined, index: undefined, readOnly: false, attrTimeout: 1 }
   const seen = new Set<string>()
   for (const str of optionStrings) {
     for (const item of splitEscaped(str, ',')) {

@@ -12,11 +12,14 @@
  *   local filesystem;
  * - 1 s entry caching: every change goes through this daemon and hence
  *   through the kernel, which updates its dentry cache on its own operations;
- * - no attribute caching unless asked (attr_timeout=N): libfuse 2's path-based
- *   API gives each name of a hardlinked file its own kernel inode, so a cached
- *   attribute of one name would miss a change made through another (nlink,
- *   size, mode) and an fstat of a file unlinked while open would show the
- *   kernel's guess; asking every time is what keeps stat right.
+ * - 1 s attribute caching (attr_timeout=N to change it). The price: libfuse
+ *   2's path-based API gives each name of a hardlinked file its own kernel
+ *   inode, so after a change through one name (link, write, chmod, ...) the
+ *   other names show their old attributes, and read up to the old size, for
+ *   up to that second. attr_timeout=0 closes that window, at a cost measured
+ *   by scripts/bench (about 3x on stat, create and unlink): with
+ *   default_permissions every path component's permission check then asks
+ *   the daemon for the directory's attributes.
  *
  * Read/write request sizes are counted (io-stats.ts) and logged as one
  * `{"msg":"io stats"}` line at unmount and whenever the daemon gets SIGUSR1.
@@ -54,7 +57,7 @@ function escapeOpt (v: string): string {
   return v.replace(/[\\,]/g, (c) => '\\' + c)
 }
 
-export function fuseOptions (overlay: Overlay, source: string, attrTimeout = 0): string[] {
+export function fuseOptions (overlay: Overlay, source: string, attrTimeout = 1): string[] {
   const opts = [
     `fsname=${escapeOpt(source)}`, 'subtype=overlayts',
     'use_ino', 'big_writes', 'max_write=131072', 'max_read=131072',

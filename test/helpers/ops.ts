@@ -408,7 +408,9 @@ export async function runCase (c: DiffCase, opts: { label?: string, keepGoing?: 
     const k = built.kernel
     const o = built.overlayts
     await mountKernel(mounts, { lower: k.lowers, upper: k.upper, work: k.work, merged: k.merged, redirectDir: true })
-    await mountOverlayts(mounts, { lower: o.lowers, upper: o.upper, work: o.work, merged: o.merged })
+    // attr_timeout=0: the kernel's FUSE attribute cache is per name (see
+    // src/fuse/mount.ts); the differential checks the overlay, not the cache.
+    await mountOverlayts(mounts, { lower: o.lowers, upper: o.upper, work: o.work, merged: o.merged, extra: ['-o', 'attr_timeout=0'] })
 
     const problems: string[] = []
     let divergedAt: number | undefined

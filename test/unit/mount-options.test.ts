@@ -45,8 +45,9 @@ t.test('bad options are errors, never ignored', async t => {
   t.throws(() => parseMountOptions(['lowerdir=/a\nb']), /newline/)
 })
 
-t.test('attr_timeout: 0 unless asked, a number of seconds', async t => {
-  t.equal(parseMountOptions(['lowerdir=/l']).attrTimeout, 0)
+t.test('attr_timeout: 1 s unless asked, a number of seconds', async t => {
+  t.equal(parseMountOptions(['lowerdir=/l']).attrTimeout, 1)
+  t.equal(parseMountOptions(['lowerdir=/l,attr_timeout=0']).attrTimeout, 0)
   t.equal(parseMountOptions(['lowerdir=/l,attr_timeout=1.5']).attrTimeout, 1.5)
   t.throws(() => parseMountOptions(['lowerdir=/l,attr_timeout=soon']), /attr_timeout needs a number/)
 })
