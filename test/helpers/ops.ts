@@ -18,6 +18,7 @@ import { buildStack, DEFAULT_MTIME, type LayerEntry, type LayerSpec, type StackS
 import { mountKernel, mountOverlayts, type TeardownHost } from './mounts.js'
 import { diffSnapshots, snapshotTree, snapshotUpper, type SnapEntry } from './snapshot.js'
 import { cleanupStale, removeTree, TMP_PREFIX } from './tmp.js'
+import { prng } from './prng.js'
 
 // ---------------------------------------------------------------- operations
 
@@ -274,19 +275,18 @@ export function applyOp (root: string, o: Op, open: OpenFiles = new OpenFiles())
   }
 }
 
+/**
+ * The one difference the README documents as libfuse 2's (high-level API):
+ * fstat of a fifo, socket or device whose name was removed while it was
+ * open. The kernel opens special files itself, so libfuse has no handle and
+ * no name left for it, and answers ENOENT. Nothing else is let through.
+ */
+function isKnownLibfuse2Limit (op: Op, want: string, got: string): boolean {
+  return op.op === 'fdStat' && got === 'ENOENT' && /^ok (fifo|socket|chr|blk) /.test(want)
+}
+
 // ---------------------------------------------------------------- random lower stacks
 
-/** mulberry32: a small deterministic PRNG for building stacks from a seed. */
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /**
  * 2 or 3 lower layers over the names a..d, nested up to depth 3: files (odd
@@ -422,7 +422,7 @@ export async function runCase (c: DiffCase, opts: { label?: string, keepGoing?: 
         const op = c.ops[i] as Op
         const want = applyOp(k.merged, op, openK)
         const got = applyOp(o.merged, op, openO)
-        if (want !== got) {
+        if (want !== got && !isKnownLibfuse2Limit(op, want, got)) {
           problems.push(`op #${i} ${formatOp(op)}: kernel=${want} overlayts=${got}`)
           divergedAt ??= i
           if (opts.keepGoing !== true) break

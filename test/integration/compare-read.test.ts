@@ -8,18 +8,8 @@ import { buildStack, pseudoRandomBytes, RICH, richStack } from '../helpers/layer
 import { mountKernel, mountOverlayts, mountsUnder } from '../helpers/mounts.js'
 import { assertSameTree, snapshotTree, type SnapEntry } from '../helpers/snapshot.js'
 import { tmpDir } from '../helpers/tmp.js'
+import { prng } from '../helpers/prng.js'
 
-/** Deterministic PRNG for offsets (mulberry32). */
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 t.test('overlayts read path matches kernel overlayfs on richStack', async t => {
   const tmp = await tmpDir(t, 'compare-read')
