@@ -32,7 +32,7 @@ export class LowerIndex implements LowerView {
   private stale = false
   readonly ready: Promise<boolean>
 
-  constructor (private readonly dbPath: string, private readonly lowers: readonly Layer[], private readonly log: Logger) {
+  constructor (private readonly dbPath: string, lowers: readonly Layer[], private readonly log: Logger) {
     const scan = new ScanLowerView(lowers)
     this.current = scan
     this.ready = new Promise((resolve) => {

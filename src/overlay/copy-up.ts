@@ -14,7 +14,6 @@
 import { constants } from 'node:fs'
 import { FsError, toFsError } from './errors.js'
 import { encodeOrigin } from './inode.js'
-import type { LayerStack } from './layers.js'
 import { baseOf, parentOf } from './layers.js'
 import { isPrivateXattr, ORIGIN_XATTR } from './markers.js'
 import type { Node, Resolver } from './resolve.js'
@@ -31,7 +30,6 @@ export class CopyUp {
 
   constructor (
     private readonly sys: Sys,
-    private readonly stack: LayerStack,
     private readonly resolver: Resolver,
     private readonly scratch: () => string,
     /** Told after `rel` has a copy in upper (to move open read handles onto it). */

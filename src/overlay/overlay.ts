@@ -20,7 +20,7 @@ import { HandleTable } from './handles.js'
 import { InodeNumbers } from './inode.js'
 import { privBitsToDrop } from './killpriv.js'
 import type { Layer, LayerStack } from './layers.js'
-import { baseOf, joinRel, parentOf } from './layers.js'
+import { baseOf, parentOf } from './layers.js'
 import type { LowerView } from './lower-view.js'
 import { isDirStat, ScanLowerView } from './lower-view.js'
 import { isPrivateXattr, isWhiteoutStat, OPAQUE_XATTR, REDIRECT_XATTR } from './markers.js'
@@ -126,7 +126,7 @@ export class Overlay {
     if (stack.upper !== undefined && stack.work !== undefined) {
       this.whiteouts = new Whiteouts(this.sys, stack.work)
       const wh = this.whiteouts
-      this.copier = new CopyUp(this.sys, stack, this.resolver, () => wh.scratch(), (rel) => this.afterCopyUp(rel))
+      this.copier = new CopyUp(this.sys, this.resolver, () => wh.scratch(), (rel) => this.afterCopyUp(rel))
     }
   }
 
