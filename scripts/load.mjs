@@ -294,7 +294,9 @@ async function main () {
     for (const d of diff(live, fromDisk, 'merged', 'layers-on-disk').slice(0, 10)) problems.push(`merged vs layers on disk: ${d}`)
     const leftovers = (await fsp.readdir(path.join(w, 'work'))).length
     await umount()
-    if (fs.existsSync(`/proc/${pid}`)) problems.push('daemon still running after umount')
+    // Gone, or a zombie waiting for whoever adopted it to reap it: it has exited.
+    const running = () => { try { const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8'); return s.slice(s.lastIndexOf(')') + 2)[0] !== 'Z' } catch { return false } }
+    if (running()) problems.push('daemon still running after umount')
     await execFileP(process.execPath, [BIN, 'mount', '-o', opts, m, '--log-file', logFile], { timeout: 60_000 })
     const again = await snapshot(m)
     await umount()
