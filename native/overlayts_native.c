@@ -355,6 +355,49 @@ static napi_value js_copyData (napi_env env, napi_callback_info info) {
   return promise;
 }
 
+
+// preadNowait(fd, buffer, length, position) -> bytes read, or -1 when the data
+// is not in the page cache (preadv2 with RWF_NOWAIT answered EAGAIN): the
+// daemon then reads on the thread pool. A cached read costs less done here
+// than the trip to the pool and back; an uncached one must not block.
+#include <sys/uio.h>
+#ifndef RWF_NOWAIT
+#define RWF_NOWAIT 0x00000008
+#endif
+#define READAHEAD_BYTES (4 << 20)
+
+static napi_value js_preadNowait (napi_env env, napi_callback_info info) {
+  napi_value argv[4], result;
+  double fd, len, pos;
+  if (!get_args(env, info, 4, argv)) return NULL;
+  if (!get_number(env, argv[0], "fd", &fd) || !get_number(env, argv[2], "length", &len) || !get_number(env, argv[3], "position", &pos)) return NULL;
+  void *data = NULL;
+  size_t size = 0;
+  if (napi_get_buffer_info(env, argv[1], &data, &size) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "The \"buffer\" argument must be a Buffer");
+    return NULL;
+  }
+  if (len > (double) size) len = (double) size;
+  struct iovec iov = { data, (size_t) len };
+  ssize_t n;
+  do {
+    n = preadv2((int) fd, &iov, 1, (off_t) pos, RWF_NOWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL) {
+      // Ask for this and the next few requests' data now (the I/O is only
+      // submitted, not waited for): a sequential reader then finds it cached.
+      if (errno == EAGAIN) readahead((int) fd, (off_t) pos, READAHEAD_BYTES);
+      napi_create_int32(env, -1, &result);
+      return result;
+    }
+    throw_errno(env, errno, "preadv2", NULL, NULL);
+    return NULL;
+  }
+  napi_create_double(env, (double) n, &result);
+  return result;
+}
+
 static void export_fn (napi_env env, napi_value exports, const char *name, napi_callback cb) {
   napi_value fn;
   napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
@@ -375,6 +418,7 @@ static napi_value init (napi_env env, napi_value exports) {
   export_fn(env, exports, "major", js_major);
   export_fn(env, exports, "minor", js_minor);
   export_fn(env, exports, "copyData", js_copyData);
+  export_fn(env, exports, "preadNowait", js_preadNowait);
   export_int(env, exports, "UTIME_NOW", UTIME_NOW);
   export_int(env, exports, "UTIME_OMIT", UTIME_OMIT);
   export_int(env, exports, "RENAME_NOREPLACE", RENAME_NOREPLACE);

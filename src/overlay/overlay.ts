@@ -218,6 +218,10 @@ export class Overlay {
   async read (fh: number, buf: Buffer, len: number, pos: number): Promise<number> {
     const h = this.handle(fh)
     try {
+      // Data in the page cache is copied here; only a read that would wait
+      // for the disk goes to the thread pool (so it never blocks others).
+      const n = this.sys.preadNowait(h.fd, buf, len, pos)
+      if (n >= 0) return n
       return await this.sys.read(h.fd, buf, len, pos)
     } catch (e) { throw toFsError(e, p(h.rel)) }
   }

@@ -66,6 +66,7 @@ export const sys = {
   lremovexattr,
 
   copyFile: native.copyData,
+  preadNowait: native.preadNowait,
   read: (fd: number, buf: Buffer, len: number, pos: number): Promise<number> =>
     new Promise((resolve, reject) => fs.read(fd, buf, 0, len, pos, (e, n) => e ? reject(e) : resolve(n))),
   write: (fd: number, buf: Buffer, len: number, pos: number): Promise<number> =>

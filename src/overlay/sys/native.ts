@@ -17,6 +17,7 @@ interface NativeBinding {
   utimensat(path: string, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void
   renameat2(oldPath: string, newPath: string, flags: number): void
   copyData(src: string, dst: string): Promise<void>
+  preadNowait(fd: number, buf: Buffer, len: number, pos: number): number
   makedev(major: number, minor: number): number
   major(dev: number): number
   minor(dev: number): number
@@ -97,4 +98,12 @@ export const RENAME_WHITEOUT: number = binding.RENAME_WHITEOUT
  */
 export function copyData (src: string, dst: string): Promise<void> {
   return binding.copyData(src, dst)
+}
+
+/**
+ * pread that never waits for the disk: the bytes read, or -1 when the data is
+ * not in the page cache (the caller then reads on the thread pool).
+ */
+export function preadNowait (fd: number, buf: Buffer, len: number, pos: number): number {
+  return binding.preadNowait(fd, buf, len, pos)
 }
