@@ -3,6 +3,10 @@
  * Overlay. It converts FUSE paths to merged paths, runs the operation,
  * answers with the value or a negative errno, and logs. No overlay logic.
  *
+ * Operations with nothing to do are left out, not answered with 0: libfuse
+ * then answers opendir/releasedir/fsyncdir itself, and after the first
+ * ENOSYS the kernel stops sending FLUSH; each saves a trip into JS.
+ *
  * Every callback is answered exactly once, whatever happens: a FUSE worker
  * thread waits on each request, so an unanswered one would hang its caller.
  * An exception that is not an FsError (a bug) is answered with EIO and logged
@@ -127,10 +131,6 @@ export function makeOperations (overlay: Overlay, opts: OpsOptions): Fuse.Operat
         cb(0, ['.', '..', ...entries.map((e) => e.name)], [self, self, ...entries.map((e) => direntStat(e))])
       })
     },
-    opendir (_ctx, path, _flags, cb) {
-      run('opendir', path, () => { overlay.opendir(toRel(path)); return 0 }, cb)
-    },
-    releasedir (_ctx, _path, _fh, cb) { cb(0) },
     statfs (_ctx, path, cb) { run('statfs', path, () => overlay.statfs(), cb) },
     open (_ctx, path, flags, cb) { run('open', path, () => overlay.open(toRel(path), flags), cb) },
     create (ctx, path, mode, flags, cb) { run('create', path, () => overlay.create(toRel(path), mode, flags, caller(ctx)), cb) },
@@ -146,9 +146,7 @@ export function makeOperations (overlay: Overlay, opts: OpsOptions): Fuse.Operat
       detached.released(fh)
       run('release', fhPath(path), () => overlay.release(fh), (e) => cb(e))
     },
-    flush (_ctx, _path, _fh, cb) { cb(0) },
     fsync (_ctx, path, datasync, fh, cb) { run('fsync', fhPath(path), () => overlay.fsync(fh, datasync !== 0), (e) => cb(e)) },
-    fsyncdir (_ctx, _path, _datasync, _fh, cb) { cb(0) },
     truncate (ctx, path, size, cb) { run('truncate', path, () => overlay.truncate(toRel(path), size, caller(ctx)), (e) => cb(e)) },
     ftruncate (ctx, path, fh, size, cb) { run('ftruncate', fhPath(path), () => overlay.ftruncate(fh, size, caller(ctx)), (e) => cb(e)) },
     chmod (_ctx, path, mode, cb) { run('chmod', path, () => overlay.chmod(toRel(path), mode), (e) => cb(e)) },

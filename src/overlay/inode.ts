@@ -22,6 +22,7 @@ const INO_MASK = (1n << DEV_SHIFT) - 1n
 
 export class InodeNumbers {
   private readonly devSlots = new Map<bigint, bigint>()
+  private readonly origins = new Map<string, Origin | null>()
   private readonly single: boolean
 
   constructor (layers: readonly Layer[]) {
@@ -42,10 +43,20 @@ export class InodeNumbers {
     return (slot << DEV_SHIFT) | (ino & INO_MASK)
   }
 
-  /** The number for an entry in upper: its origin's if it was copied up. */
+  /**
+   * The number for an entry in upper: its origin's if it was copied up.
+   * The origin xattr is read once per inode version: setting it changes the
+   * ctime, and so does anything that could reuse the inode number.
+   */
   forUpper (phys: string, st: Stats): bigint {
-    const origin = readOrigin(phys)
-    return origin ? this.number(origin.dev, origin.ino) : this.number(st.dev, st.ino)
+    const key = `${st.dev}:${st.ino}:${st.ctimeNs}`
+    let origin = this.origins.get(key)
+    if (origin === undefined) {
+      origin = readOrigin(phys) ?? null
+      if (this.origins.size >= 100_000) this.origins.clear()
+      this.origins.set(key, origin)
+    }
+    return origin !== null ? this.number(origin.dev, origin.ino) : this.number(st.dev, st.ino)
   }
 }
 

@@ -154,10 +154,6 @@ export class Overlay {
     return this.sys.readlink(node.phys)
   }
 
-  /** ENOTDIR unless a directory. */
-  opendir (rel: string): void {
-    if (!this.resolver.require(rel).isDir) throw new FsError('ENOTDIR', p(rel), 'opendir')
-  }
 
   /** The merged listing: upper first, first occurrence wins, whiteouts and markers hidden. ENOTDIR. */
   readdir (rel: string): DirEntry[] {
