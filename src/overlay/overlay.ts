@@ -216,9 +216,12 @@ export class Overlay {
     try {
       // Data in the page cache is copied here; only a read that would wait
       // for the disk goes to the thread pool (so it never blocks others).
+      // The cached part may be short (the rest not read in yet), and FUSE
+      // takes a short read for the end of the file: finish it on the pool.
       const n = this.sys.preadNowait(h.fd, buf, len, pos)
-      if (n >= 0) return n
-      return await this.sys.read(h.fd, buf, len, pos)
+      if (n === len) return n
+      const done = Math.max(n, 0)
+      return done + await this.sys.read(h.fd, buf.subarray(done), len - done, pos + done)
     } catch (e) { throw toFsError(e, p(h.rel)) }
   }
 
