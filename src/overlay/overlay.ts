@@ -27,7 +27,7 @@ import { isPrivateXattr, isWhiteoutStat, OPAQUE_XATTR, REDIRECT_XATTR } from './
 import type { Node } from './resolve.js'
 import { Resolver } from './resolve.js'
 import type { Stats, Sys } from './sys/fs.js'
-import { sys as defaultSys } from './sys/fs.js'
+import { sys } from './sys/fs.js'
 import { Whiteouts } from './whiteout.js'
 
 /** Who asks: the calling process's ids, as the kernel reports them. */
@@ -100,7 +100,7 @@ function typeOf (st: Stats): number { return Number(st.mode) & S_IFMT }
 function noId (id: number): number { return id === 0xffffffff ? -1 : id }
 
 export interface OverlayOptions {
-  readonly sys?: Sys
+  /** Where lower lookups are answered (default: a scan of the layers). */
   readonly lowerView?: LowerView
 }
 
@@ -116,7 +116,7 @@ export class Overlay {
 
   constructor (stack: LayerStack, opts: OverlayOptions = {}) {
     this.stack = stack
-    this.sys = opts.sys ?? defaultSys
+    this.sys = sys
     this.readOnly = stack.upper === undefined
     const lowerView = opts.lowerView ?? new ScanLowerView(stack.lowers)
     this.resolver = new Resolver(stack, lowerView)
