@@ -612,9 +612,10 @@ export class Overlay {
       if (caller !== undefined) {
         const setgid = (Number(parentStat.mode) & S_ISGID) !== 0
         const gid = setgid ? Number(parentStat.gid) : caller.gid
-        // The daemon made it its own, with the group a setgid parent gives:
-        // only a different owner needs a chown.
-        if (caller.uid !== DAEMON_UID || gid !== (setgid ? gid : DAEMON_GID)) {
+        // Made in place, it is the daemon's, with the group a setgid parent
+        // gives: only a different owner needs a chown. Made in the work dir
+        // (over a whiteout), it has the work dir's group: always chown.
+        if (overWhiteout || caller.uid !== DAEMON_UID || gid !== (setgid ? gid : DAEMON_GID)) {
           this.sys.lchown(target, caller.uid, gid)
           // chown cleared setuid/setgid that the caller asked for.
           if (mode !== undefined && (mode & (S_ISUID | S_ISGID))) this.sys.chmod(target, mode & 0o7777)
