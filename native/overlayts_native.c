@@ -1,5 +1,5 @@
 // overlayts_native: syscalls Node's fs lacks (mknod, utimensat with
-// AT_SYMLINK_NOFOLLOW + UTIME_NOW/UTIME_OMIT, renameat2, makedev helpers).
+// AT_SYMLINK_NOFOLLOW + UTIME_NOW/UTIME_OMIT, renameat2, copy-up data copy, cached reads).
 // Plain N-API, synchronous. Errors mimic Node's fs errors:
 //   err.code = 'ENOENT', err.errno = -2, err.syscall = 'mknod', err.path = '...', err.dest = '...'
 #ifndef _GNU_SOURCE
@@ -16,7 +16,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -211,34 +210,6 @@ static napi_value js_renameat2 (napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-static napi_value js_makedev (napi_env env, napi_callback_info info) {
-  napi_value argv[2], result;
-  double ma, mi;
-  if (!get_args(env, info, 2, argv)) return NULL;
-  if (!get_number(env, argv[0], "major", &ma) || !get_number(env, argv[1], "minor", &mi)) return NULL;
-  napi_create_double(env, (double) makedev((unsigned int) ma, (unsigned int) mi), &result);
-  return result;
-}
-
-static napi_value js_major (napi_env env, napi_callback_info info) {
-  napi_value argv[1], result;
-  double dev;
-  if (!get_args(env, info, 1, argv)) return NULL;
-  if (!get_number(env, argv[0], "dev", &dev)) return NULL;
-  napi_create_uint32(env, major((dev_t) (uint64_t) dev), &result);
-  return result;
-}
-
-static napi_value js_minor (napi_env env, napi_callback_info info) {
-  napi_value argv[1], result;
-  double dev;
-  if (!get_args(env, info, 1, argv)) return NULL;
-  if (!get_number(env, argv[0], "dev", &dev)) return NULL;
-  napi_create_uint32(env, minor((dev_t) (uint64_t) dev), &result);
-  return result;
-}
-
-
 // copyData(src, dst) -> Promise<void>, on libuv's thread pool.
 // Copies a regular file's data into a new file dst (created 0600, O_EXCL):
 // a reflink where the filesystem can, else copy_file_range over the data
@@ -414,9 +385,6 @@ static napi_value init (napi_env env, napi_value exports) {
   export_fn(env, exports, "mknod", js_mknod);
   export_fn(env, exports, "utimensat", js_utimensat);
   export_fn(env, exports, "renameat2", js_renameat2);
-  export_fn(env, exports, "makedev", js_makedev);
-  export_fn(env, exports, "major", js_major);
-  export_fn(env, exports, "minor", js_minor);
   export_fn(env, exports, "copyData", js_copyData);
   export_fn(env, exports, "preadNowait", js_preadNowait);
   export_int(env, exports, "UTIME_NOW", UTIME_NOW);

@@ -18,9 +18,6 @@ interface NativeBinding {
   renameat2(oldPath: string, newPath: string, flags: number): void
   copyData(src: string, dst: string): Promise<void>
   preadNowait(fd: number, buf: Buffer, len: number, pos: number): number
-  makedev(major: number, minor: number): number
-  major(dev: number): number
-  minor(dev: number): number
   readonly UTIME_NOW: number
   readonly UTIME_OMIT: number
   readonly RENAME_NOREPLACE: number
@@ -68,21 +65,6 @@ export function utimensat (path: string, atimeSec: number, atimeNsec: number, mt
 /** renameat2(2); flags: RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT (or 0). */
 export function renameat2 (oldPath: string, newPath: string, flags: number): void {
   binding.renameat2(oldPath, newPath, flags)
-}
-
-/** glibc makedev(3): builds a dev_t (as a number) from major and minor. */
-export function makedev (major: number, minor: number): number {
-  return binding.makedev(major, minor)
-}
-
-/** glibc major(3). */
-export function major (dev: number): number {
-  return binding.major(dev)
-}
-
-/** glibc minor(3). */
-export function minor (dev: number): number {
-  return binding.minor(dev)
 }
 
 export const UTIME_NOW: number = binding.UTIME_NOW
