@@ -2,8 +2,8 @@
 // kernel's overlayfs (the oracle), plus robust unmounting that never leaves a
 // mount behind, even when the FUSE daemon is hung or dead.
 import { execFileSync } from 'node:child_process'
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
-import { mkdir, readFile, readdir } from 'node:fs/promises'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdir, readFile } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { run } from './exec.js'
@@ -318,18 +318,23 @@ function registerTeardown (t: TeardownHost, merged: string): MountHandle['unmoun
   return doUnmount
 }
 
+/** What both mounts do first: the mountpoint and work dir exist, and teardown will unmount. */
+async function prepareMount (t: TeardownHost, spec: MountSpec): Promise<{ merged: string, work: string | undefined, doUnmount: MountHandle['unmount'] }> {
+  const merged = resolve(spec.merged)
+  const work = await defaultWork(spec)
+  await mkdir(merged, { recursive: true })
+  hookExit()
+  live.add(merged)
+  return { merged, work, doUnmount: registerTeardown(t, merged) }
+}
+
 /**
  * Mount overlayts through its CLI (detached form) and register a teardown that
  * ALWAYS unmounts. Throws (after cleaning up) if the CLI fails, times out, or
  * returns 0 without a live fuse.overlayts mount.
  */
 export async function mountOverlayts (t: TeardownHost, spec: MountSpec, opts: { timeoutMs?: number } = {}): Promise<MountHandle> {
-  const merged = resolve(spec.merged)
-  const work = await defaultWork(spec)
-  await mkdir(merged, { recursive: true })
-  hookExit()
-  live.add(merged)
-  const doUnmount = registerTeardown(t, merged)
+  const { merged, work, doUnmount } = await prepareMount(t, spec)
   const args = [OVERLAYTS_BIN, 'mount', '-o', overlayOptions(spec, work), merged, ...(spec.extra ?? [])]
   const r = await run(process.execPath, args, { timeoutMs: opts.timeoutMs ?? 60_000, cwd: REPO_ROOT })
   const m = await mountAt(merged)
@@ -356,12 +361,7 @@ export function summarizeStderr (stderr: string): string {
 
 /** Mount the kernel's overlayfs (the oracle), with the same teardown guarantee. */
 export async function mountKernel (t: TeardownHost, spec: KernelMountSpec): Promise<MountHandle> {
-  const merged = resolve(spec.merged)
-  const work = await defaultWork(spec)
-  await mkdir(merged, { recursive: true })
-  hookExit()
-  live.add(merged)
-  const doUnmount = registerTeardown(t, merged)
+  const { merged, work, doUnmount } = await prepareMount(t, spec)
   let o = overlayOptions(spec, work)
   if (spec.redirectDir === true) o += ',redirect_dir=on'
   for (const e of spec.extra ?? []) o += ',' + e
@@ -377,14 +377,4 @@ export async function mountKernel (t: TeardownHost, spec: KernelMountSpec): Prom
     throw new Error(`kernel overlay mount failed (exit ${r.code}): ${r.stderr.trim()} ${dmesg}\n  options: ${o}`)
   }
   return { merged, fstype: m.fstype, unmount: doUnmount }
-}
-
-/** Names in a directory, sorted (helper for readdir comparisons). */
-export async function sortedNames (dir: string): Promise<string[]> {
-  return (await readdir(dir)).sort()
-}
-
-/** Synchronous directory probe that never touches mounts (used by tmp cleanup). */
-export function listDirSync (dir: string): string[] {
-  try { return readdirSync(dir) } catch { return [] }
 }
