@@ -127,8 +127,7 @@ export function makeOperations (overlay: Overlay, opts: OpsOptions): Fuse.Operat
       if (path === null) { cb(0, [], []); return }
       run('readdir', path, () => overlay.readdir(toRel(path)), (err, entries) => {
         if (err !== 0 || entries === undefined) return cb(err)
-        const self = statOf(overlay.getattr(toRel(path)))
-        cb(0, ['.', '..', ...entries.map((e) => e.name)], [self, self, ...entries.map((e) => direntStat(e))])
+        cb(0, entries.map((e) => e.name), entries.map((e) => direntStat(e)))
       })
     },
     statfs (_ctx, path, cb) { run('statfs', path, () => overlay.statfs(), cb) },

@@ -82,6 +82,7 @@ const S_ISUID = 0o4000
 const S_ISGID = 0o2000
 const { O_RDONLY, O_TRUNC, O_CREAT, O_EXCL, O_NOFOLLOW, O_APPEND, O_SYNC, O_DSYNC, O_NOATIME, O_NONBLOCK } = constants
 const S_IFMT = constants.S_IFMT
+const S_IFDIR = constants.S_IFDIR
 const RENAME_EXCHANGE = 2
 const RENAME_WHITEOUT = 4
 /** Flags passed through from the caller's open to the host open. */
@@ -155,11 +156,16 @@ export class Overlay {
   }
 
 
-  /** The merged listing: upper first, first occurrence wins, whiteouts and markers hidden. ENOTDIR. */
+  /** The merged listing ('.' and '..' first): upper first, first occurrence wins, whiteouts and markers hidden. ENOTDIR. */
   readdir (rel: string): DirEntry[] {
     const node = this.resolver.require(rel)
     if (!node.isDir) throw new FsError('ENOTDIR', p(rel), 'readdir')
-    return this.listDir(node)
+    const parent = rel === '' ? node : this.resolver.require(parentOf(rel))
+    return [
+      { name: '.', mode: S_IFDIR, ino: this.attrOf(node).ino },
+      { name: '..', mode: S_IFDIR, ino: this.attrOf(parent).ino },
+      ...this.listDir(node)
+    ]
   }
 
   private listDir (node: Node): DirEntry[] {
