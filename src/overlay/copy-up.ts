@@ -21,8 +21,22 @@ import type { Stats, Sys } from './sys/fs.js'
 
 const S_IFMT = constants.S_IFMT
 
+const NS_PER_SEC = 1_000_000_000n
+
+/**
+ * A time in ns as the (tv_sec, tv_nsec) pair utimensat takes: floor division,
+ * so that 0 <= tv_nsec < 1e9 also before 1970 (-1.5 s is (-2, 500000000);
+ * BigInt's division truncates toward zero and would give a negative tv_nsec,
+ * which the kernel refuses with EINVAL).
+ */
 export function nsToTimespec (ns: bigint): [number, number] {
-  return [Number(ns / 1_000_000_000n), Number(ns % 1_000_000_000n)]
+  let sec = ns / NS_PER_SEC
+  let nsec = ns % NS_PER_SEC
+  if (nsec < 0n) {
+    nsec += NS_PER_SEC
+    sec -= 1n
+  }
+  return [Number(sec), Number(nsec)]
 }
 
 export class CopyUp {
