@@ -36,7 +36,41 @@ export function isOciMarker (name: string): boolean {
   return name.startsWith(OCI_WHITEOUT_PREFIX)
 }
 
-/** Overlay-private xattrs are never visible or settable through the mount. */
+/**
+ * `trusted.overlay.*` names asked for through the mount are "escaped", as the
+ * kernel does (since Linux 6.7): `trusted.overlay.X` is stored in the layer as
+ * `trusted.overlay.overlay.X`, and an escaped name in a layer shows through
+ * the mount without its extra `overlay.`. The kernel tests the prefix without
+ * its final dot; so does this.
+ */
+const ESCAPE = 'overlay.'
+const ESCAPED_XATTR_PREFIX = OVERLAY_XATTR_PREFIX + ESCAPE.slice(0, -1)
+const XATTR_NAME_MAX = 255
+
+export function isEscapedXattr (name: string): boolean {
+  return name.startsWith(ESCAPED_XATTR_PREFIX)
+}
+
+/** The overlay's own xattrs (markers, origin): never visible or settable through the mount. Escaped names are not. */
 export function isPrivateXattr (name: string): boolean {
-  return name.startsWith(OVERLAY_XATTR_PREFIX)
+  return name.startsWith(OVERLAY_XATTR_PREFIX) && !isEscapedXattr(name)
+}
+
+/**
+ * The name in the layers of an xattr named `name` through the mount, or the
+ * errno the kernel answers for it: EINVAL for `trusted.overlay.` alone,
+ * EOPNOTSUPP when the escaped name would be longer than XATTR_NAME_MAX.
+ */
+export function xattrNameOnDisk (name: string): string | 'EINVAL' | 'EOPNOTSUPP' {
+  if (!name.startsWith(OVERLAY_XATTR_PREFIX)) return name
+  if (name.length === OVERLAY_XATTR_PREFIX.length) return 'EINVAL'
+  const escaped = OVERLAY_XATTR_PREFIX + ESCAPE + name.slice(OVERLAY_XATTR_PREFIX.length)
+  return Buffer.byteLength(escaped) > XATTR_NAME_MAX ? 'EOPNOTSUPP' : escaped
+}
+
+/** How an xattr found in a layer shows through the mount: undefined when it is the overlay's own. */
+export function xattrNameThroughMount (name: string): string | undefined {
+  if (!name.startsWith(OVERLAY_XATTR_PREFIX)) return name
+  if (!isEscapedXattr(name)) return undefined
+  return OVERLAY_XATTR_PREFIX + name.slice(OVERLAY_XATTR_PREFIX.length + ESCAPE.length)
 }

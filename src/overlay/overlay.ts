@@ -23,7 +23,7 @@ import type { Layer, LayerStack } from './layers.js'
 import { baseOf, parentOf } from './layers.js'
 import type { LowerView } from './lower-view.js'
 import { isDirStat, ScanLowerView } from './lower-view.js'
-import { isPrivateXattr, isWhiteoutStat, OPAQUE_XATTR, REDIRECT_XATTR } from './markers.js'
+import { isWhiteoutStat, OPAQUE_XATTR, REDIRECT_XATTR, xattrNameOnDisk, xattrNameThroughMount } from './markers.js'
 import type { Node } from './resolve.js'
 import { Resolver } from './resolve.js'
 import type { Stats, Sys } from './sys/fs.js'
@@ -99,6 +99,13 @@ const DAEMON_GID = process.getgid?.() ?? 0
 function typeOf (st: Stats): number { return Number(st.mode) & S_IFMT }
 
 function noId (id: number): number { return id === 0xffffffff ? -1 : id }
+
+/** The layers' name for the xattr `name` asked for through the mount (see markers.ts), or the kernel's errno. */
+function diskXattr (rel: string, name: string, op: string): string {
+  const onDisk = xattrNameOnDisk(name)
+  if (onDisk === 'EINVAL' || onDisk === 'EOPNOTSUPP') throw new FsError(onDisk, p(rel), op)
+  return onDisk
+}
 
 export interface OverlayOptions {
   /** Where lower lookups are answered (default: a scan of the layers). */
@@ -266,13 +273,17 @@ export class Overlay {
     } catch (e) { throw toFsError(e, p(h.rel)) }
   }
 
-  /** ENODATA when unset; EOPNOTSUPP for the overlay's own trusted.overlay.* names (as the kernel). */
+  /**
+   * ENODATA when unset. `trusted.overlay.*` names are escaped as the kernel
+   * escapes them (see markers.ts): EINVAL for `trusted.overlay.` alone,
+   * EOPNOTSUPP when the escaped name is too long.
+   */
   getxattr (rel: string, name: string): Buffer {
-    if (isPrivateXattr(name)) throw new FsError('EOPNOTSUPP', p(rel), 'getxattr')
+    const onDisk = diskXattr(rel, name, 'getxattr')
     const node = this.resolver.require(rel)
     let v: Buffer | undefined
     try {
-      v = this.sys.lgetxattr(node.phys, name)
+      v = this.sys.lgetxattr(node.phys, onDisk)
     } catch (e) { throw toFsError(e, p(rel)) }
     if (v === undefined) throw new FsError('ENODATA', p(rel), 'getxattr')
     return v
@@ -281,7 +292,12 @@ export class Overlay {
   listxattr (rel: string): string[] {
     const node = this.resolver.require(rel)
     try {
-      return this.sys.llistxattr(node.phys).filter((n) => !isPrivateXattr(n))
+      const out: string[] = []
+      for (const n of this.sys.llistxattr(node.phys)) {
+        const shown = xattrNameThroughMount(n)
+        if (shown !== undefined) out.push(shown)
+      }
+      return out
     } catch (e) { throw toFsError(e, p(rel)) }
   }
 
@@ -532,22 +548,22 @@ export class Overlay {
     } catch (e) { throw toFsError(e, p(rel)) }
   }
 
-  /** EOPNOTSUPP for trusted.overlay.* names; EEXIST / ENODATA for XATTR_CREATE / XATTR_REPLACE. */
+  /** EEXIST / ENODATA for XATTR_CREATE / XATTR_REPLACE; trusted.overlay.* names as in getxattr. */
   async setxattr (rel: string, name: string, value: Buffer, flags: number): Promise<void> {
-    if (isPrivateXattr(name)) throw new FsError('EOPNOTSUPP', p(rel), 'setxattr')
+    const onDisk = diskXattr(rel, name, 'setxattr')
     const node = await this.forChange(rel)
     try {
-      this.sys.lsetxattr(node.phys, name, value, flags)
+      this.sys.lsetxattr(node.phys, onDisk, value, flags)
     } catch (e) { throw toFsError(e, p(rel)) }
   }
 
   async removexattr (rel: string, name: string): Promise<void> {
-    if (isPrivateXattr(name)) throw new FsError('EOPNOTSUPP', p(rel), 'removexattr')
+    const onDisk = diskXattr(rel, name, 'removexattr')
     const node = this.resolver.require(rel)
-    if (this.sys.lgetxattr(node.phys, name) === undefined) throw new FsError('ENODATA', p(rel), 'removexattr')
+    if (this.sys.lgetxattr(node.phys, onDisk) === undefined) throw new FsError('ENODATA', p(rel), 'removexattr')
     const up = await this.forChange(rel)
     try {
-      this.sys.lremovexattr(up.phys, name)
+      this.sys.lremovexattr(up.phys, onDisk)
     } catch (e) { throw toFsError(e, p(rel)) }
   }
 

@@ -3,6 +3,7 @@
 // copies of the same layers: every step's answer on overlayts must be the
 // kernel's, then the uppers must match.
 import t from 'tap'
+import { execFileSync } from 'node:child_process'
 import { appendFileSync, chmodSync, lstatSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { utimensat } from '../../src/overlay/sys/native.js'
@@ -85,4 +86,76 @@ t.test('item 3: times before 1970 with a fraction of a second', async t => {
   await pair.unmount()
   const up = async (u: string): Promise<SnapEntry[]> => stableTimes(await snapshotUpper(u, { mtime: true }))
   t.same(diffSnapshots(await up(pair.overlayts.upper), await up(pair.kernel.upper), { aName: 'overlayts', bName: 'kernel' }), [], 'uppers match')
+})
+
+// Real syscalls with their flags (Node has no xattr API with XATTR_CREATE/REPLACE).
+const XATTR_SCRIPT = String.raw`
+import errno, json, os, sys
+root = sys.argv[1]
+out = []
+def step(what, fn):
+    try:
+        r = fn()
+        out.append(what + ': ok' + ('' if r is None else ' ' + json.dumps(r)))
+    except OSError as e:
+        out.append(what + ': ' + errno.errorcode[e.errno])
+def at(rel): return os.path.join(root, rel)
+def get(rel, n): return lambda: os.getxattr(at(rel), n, follow_symlinks=False).decode('latin1')
+def lst(rel): return lambda: sorted(x for x in os.listxattr(at(rel), follow_symlinks=False) if x.startswith('trusted.overlay'))
+def put(rel, n, v, f=0): return lambda: os.setxattr(at(rel), n, v.encode(), f, follow_symlinks=False)
+def rm(rel, n): return lambda: os.removexattr(at(rel), n, follow_symlinks=False)
+with open(at('uf'), 'w') as f: f.write('u\n')
+os.mkdir(at('ud'))
+for rel in ['f', 'd', 'uf', 'ud', '', 'link']:
+    for n in ['trusted.overlay.foo', 'trusted.overlay.opaque', 'trusted.overlay.redirect', 'trusted.overlay.origin', 'trusted.overlay.ts.origin']:
+        w = rel + ' ' + n
+        step(w + ' get unset', get(rel, n))
+        step(w + ' remove unset', rm(rel, n))
+        step(w + ' replace unset', put(rel, n, 'r', os.XATTR_REPLACE))
+        step(w + ' set', put(rel, n, 'y'))
+        step(w + ' get', get(rel, n))
+        step(w + ' create again', put(rel, n, 'c', os.XATTR_CREATE))
+        step(w + ' replace', put(rel, n, 'z', os.XATTR_REPLACE))
+        step(w + ' get replaced', get(rel, n))
+    step(rel + ' list', lst(rel))
+    step(rel + ' remove foo', rm(rel, 'trusted.overlay.foo'))
+    step(rel + ' list after remove', lst(rel))
+    step(rel + ' empty suffix get', get(rel, 'trusted.overlay.'))
+    step(rel + ' empty suffix set', put(rel, 'trusted.overlay.', 'x'))
+    step(rel + ' empty suffix remove', rm(rel, 'trusted.overlay.'))
+    long = 'trusted.overlay.' + 'n' * (255 - len('trusted.overlay.'))
+    step(rel + ' 255-byte name set', put(rel, long, 'x'))
+    step(rel + ' 255-byte name get', get(rel, long))
+    mid = 'trusted.overlay.' + 'n' * (255 - len('trusted.overlay.overlay.'))
+    step(rel + ' longest escapable name set', put(rel, mid, 'x'))
+    step(rel + ' longest escapable name get', get(rel, mid))
+# a lower file holding an escaped name and a private one
+step('esc list', lst('esc'))
+step('esc get escaped', get('esc', 'trusted.overlay.lowerval'))
+step('esc get private', get('esc', 'trusted.overlay.hidden'))
+step('esc chmod (copy-up)', lambda: os.chmod(at('esc'), 0o600))
+step('esc list after copy-up', lst('esc'))
+step('esc get escaped after copy-up', get('esc', 'trusted.overlay.lowerval'))
+print('\n'.join(out))
+`
+
+t.test('item 8: trusted.overlay.* xattrs through the mount', async t => {
+  const pair = await mountPair(t, 'ovlxattr', {
+    layers: [{
+      name: 'l',
+      entries: [
+        { type: 'file', path: 'f', content: 'f\n' },
+        { type: 'dir', path: 'd' },
+        { type: 'symlink', path: 'link', target: 'f' },
+        { type: 'file', path: 'esc', content: 'e\n', xattrs: { 'trusted.overlay.overlay.lowerval': 'L', 'trusted.overlay.hidden': 'H', 'user.plain': 'p' } }
+      ]
+    }]
+  })
+  const steps = (m: string): string[] => execFileSync('python3', ['-c', XATTR_SCRIPT, m], { encoding: 'utf8' }).trimEnd().split('\n')
+  const want = steps(pair.kernel.merged)
+  const got = steps(pair.overlayts.merged)
+  t.same(got, want, 'every step answers as the kernel')
+  await pair.unmount()
+  const up = async (u: string): Promise<SnapEntry[]> => stableTimes(await snapshotUpper(u, { mtime: true }))
+  t.same(diffSnapshots(await up(pair.overlayts.upper), await up(pair.kernel.upper), { aName: 'overlayts', bName: 'kernel' }), [], 'uppers match (escaped names stored as the kernel stores them)')
 })
