@@ -132,7 +132,8 @@ export class CopyUp {
       copyAttributes(this.sys, node.phys, node.stat, tmp)
       const pst = this.sys.lstat(parent.phys)
       this.sys.renameat2(tmp, dest, 1 /* RENAME_NOREPLACE */)
-      if (pst !== undefined && node.rel.includes('/')) restoreTimes(this.sys, parent.phys, pst)
+      // The root too: the kernel restores the times of every parent it copies into.
+      if (pst !== undefined) restoreTimes(this.sys, parent.phys, pst)
     } catch (e) {
       void this.sys.rmTree(tmp).catch(() => {})
       throw toFsError(e, '/' + node.rel)

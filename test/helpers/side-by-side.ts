@@ -27,8 +27,8 @@ export interface Pair {
 
 export interface PairOptions {
   readonly form?: LayerForm
-  /** Runs on each copy's lower dirs (top first) after they are built, before anything is mounted. */
-  readonly prepare?: (lowers: string[]) => Promise<void> | void
+  /** Runs on each copy's lower dirs (top first) and side after they are built, before anything is mounted. */
+  readonly prepare?: (lowers: string[], side: Side) => Promise<void> | void
   /** Extra arguments for `overlayts mount` (e.g. ['-o', 'whiteouts=kernel']). */
   readonly overlaytsExtra?: string[]
   /** Kernel mount options besides redirect_dir=on. */
@@ -42,7 +42,7 @@ export async function mountPair (t: Test, label: string, spec: StackSpec, opts: 
     const stack = await buildStack(join(dir, 'layers'), spec, { form: opts.form ?? 'kernel' })
     const side = { lowers: stack.lowers, upper: join(dir, 'upper'), work: join(dir, 'work'), merged: join(dir, 'merged') }
     for (const d of [side.upper, side.work, side.merged]) await mkdir(d, { mode: 0o755 })
-    await opts.prepare?.(stack.lowers)
+    await opts.prepare?.(stack.lowers, side)
     return side
   }
   const kernel = await build('k')

@@ -4,7 +4,7 @@
 // kernel's, then the uppers must match.
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
-import { appendFileSync, chmodSync, lstatSync, writeFileSync } from 'node:fs'
+import { appendFileSync, chmodSync, lchownSync, lstatSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { utimensat } from '../../src/overlay/sys/native.js'
 import { attempt, mountPair } from '../helpers/side-by-side.js'
@@ -158,4 +158,42 @@ t.test('item 8: trusted.overlay.* xattrs through the mount', async t => {
   await pair.unmount()
   const up = async (u: string): Promise<SnapEntry[]> => stableTimes(await snapshotUpper(u, { mtime: true }))
   t.same(diffSnapshots(await up(pair.overlayts.upper), await up(pair.kernel.upper), { aName: 'overlayts', bName: 'kernel' }), [], 'uppers match (escaped names stored as the kernel stores them)')
+})
+
+t.test('item 5: copy-up restores the times of every parent it adds to, the root included', async t => {
+  const FIXED: [number, number] = [1012608000, 250_000_000] // 2002-02-02, set on the upper root
+  const pair = await mountPair(t, 'roottimes', {
+    layers: [{
+      name: 'l',
+      entries: [
+        { type: 'file', path: 's1/s69', content: 'x\n' },
+        { type: 'file', path: 's1/s2/f', content: 'y\n' },
+        { type: 'file', path: 'top', content: 'z\n' },
+        { type: 'dir', path: 'd2' },
+        { type: 'symlink', path: 'ln', target: 'top' }
+      ]
+    }]
+  }, {
+    prepare (_lowers, side) { utimensat(side.upper, FIXED[0], FIXED[1], FIXED[0], FIXED[1]) }
+  })
+  const times = (m: string, rels: string[]): string[] => rels.map(rel => `${rel}: ${attempt(() => mtimeOf(join(m, rel)))}`)
+  const steps = (m: string): string[] => {
+    const out: string[] = []
+    const step = (what: string, fn: () => unknown, rels: string[]): void => { out.push(`${what}: ${attempt(fn)}`, ...times(m, rels)) }
+    step('unlink s1/s69', () => unlinkSync(join(m, 's1/s69')), ['.', 's1'])
+    step('chmod s1/s2/f', () => chmodSync(join(m, 's1/s2/f'), 0o600), ['.', 's1/s2'])
+    step('chmod top', () => chmodSync(join(m, 'top'), 0o600), ['.'])
+    step('chmod d2', () => chmodSync(join(m, 'd2'), 0o700), ['.', 'd2'])
+    step('lchown ln', () => lchownSync(join(m, 'ln'), 1000, 1000), ['.', 'ln'])
+    return out
+  }
+  t.same(steps(pair.overlayts.merged), steps(pair.kernel.merged), 'every step answers as the kernel')
+  await pair.unmount()
+  const upperTimes = (u: string): string[] => ['.', 's1/s2', 'd2', 'top', 'ln'].map(rel => {
+    const st = lstatSync(join(u, rel), { bigint: true })
+    return `${rel}: atime ${st.atimeNs} mtime ${st.mtimeNs}`
+  })
+  const want = upperTimes(pair.kernel.upper)
+  t.same(upperTimes(pair.overlayts.upper), want, 'upper times match the kernel\'s')
+  t.equal(want[0], `.: atime ${BigInt(FIXED[0]) * 1_000_000_000n + BigInt(FIXED[1])} mtime ${BigInt(FIXED[0]) * 1_000_000_000n + BigInt(FIXED[1])}`, 'the kernel kept the upper root\'s times')
 })
