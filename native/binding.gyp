@@ -1,7 +1,8 @@
 {
   "targets": [{
     "target_name": "overlayts_native",
-    "sources": ["overlayts_native.c"],
-    "cflags": ["-O2", "-Wall", "-D_GNU_SOURCE"]
+    "sources": ["overlayts_native.c", "fuse_dev.c"],
+    "cflags": ["-O2", "-Wall", "-D_GNU_SOURCE", "-pthread"],
+    "ldflags": ["-pthread"]
   }]
 }

@@ -381,6 +381,8 @@ static void export_int (napi_env env, napi_value exports, const char *name, int6
   napi_set_named_property(env, exports, name, v);
 }
 
+void fuse_dev_register (napi_env env, napi_value exports);  // fuse_dev.c
+
 static napi_value init (napi_env env, napi_value exports) {
   export_fn(env, exports, "mknod", js_mknod);
   export_fn(env, exports, "utimensat", js_utimensat);
@@ -392,6 +394,7 @@ static napi_value init (napi_env env, napi_value exports) {
   export_int(env, exports, "RENAME_NOREPLACE", RENAME_NOREPLACE);
   export_int(env, exports, "RENAME_EXCHANGE", RENAME_EXCHANGE);
   export_int(env, exports, "RENAME_WHITEOUT", RENAME_WHITEOUT);
+  fuse_dev_register(env, exports);
   return exports;
 }
 
