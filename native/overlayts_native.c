@@ -1,5 +1,6 @@
 // overlayts_native: syscalls Node's fs lacks (mknod, utimensat with
-// AT_SYMLINK_NOFOLLOW + UTIME_NOW/UTIME_OMIT, renameat2, copy-up data copy, cached reads).
+// AT_SYMLINK_NOFOLLOW + UTIME_NOW/UTIME_OMIT, renameat2, copy-up data copy, cached reads,
+// fallocate, lseek for SEEK_DATA/SEEK_HOLE; the /dev/fuse device I/O is in fuse_dev.c).
 // Plain N-API, synchronous. Errors mimic Node's fs errors:
 //   err.code = 'ENOENT', err.errno = -2, err.syscall = 'mknod', err.path = '...', err.dest = '...'
 #ifndef _GNU_SOURCE
@@ -369,6 +370,36 @@ static napi_value js_preadNowait (napi_env env, napi_callback_info info) {
   return result;
 }
 
+// fallocate(fd, mode, offset, length): fallocate(2) as the caller asked it
+// (FALLOC_FL_* mode bits passed through). lseek(fd, offset, whence) ->
+// new offset: Node's fs has no lseek, and SEEK_DATA / SEEK_HOLE must be
+// answered by the file in its layer.
+static napi_value js_fallocate (napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  double fd, mode, off, len;
+  if (!get_args(env, info, 4, argv)) return NULL;
+  if (!get_number(env, argv[0], "fd", &fd) || !get_number(env, argv[1], "mode", &mode) ||
+      !get_number(env, argv[2], "offset", &off) || !get_number(env, argv[3], "length", &len)) return NULL;
+  int r;
+  do {
+    r = fallocate((int) fd, (int) mode, (off_t) off, (off_t) len);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) { throw_errno(env, errno, "fallocate", NULL, NULL); return NULL; }
+  return NULL;
+}
+
+static napi_value js_lseek (napi_env env, napi_callback_info info) {
+  napi_value argv[3], result;
+  double fd, off, whence;
+  if (!get_args(env, info, 3, argv)) return NULL;
+  if (!get_number(env, argv[0], "fd", &fd) || !get_number(env, argv[1], "offset", &off) ||
+      !get_number(env, argv[2], "whence", &whence)) return NULL;
+  off_t r = lseek((int) fd, (off_t) off, (int) whence);
+  if (r < 0) { throw_errno(env, errno, "lseek", NULL, NULL); return NULL; }
+  napi_create_double(env, (double) r, &result);
+  return result;
+}
+
 static void export_fn (napi_env env, napi_value exports, const char *name, napi_callback cb) {
   napi_value fn;
   napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
@@ -389,6 +420,8 @@ static napi_value init (napi_env env, napi_value exports) {
   export_fn(env, exports, "renameat2", js_renameat2);
   export_fn(env, exports, "copyData", js_copyData);
   export_fn(env, exports, "preadNowait", js_preadNowait);
+  export_fn(env, exports, "fallocate", js_fallocate);
+  export_fn(env, exports, "lseek", js_lseek);
   export_int(env, exports, "UTIME_NOW", UTIME_NOW);
   export_int(env, exports, "UTIME_OMIT", UTIME_OMIT);
   export_int(env, exports, "RENAME_NOREPLACE", RENAME_NOREPLACE);

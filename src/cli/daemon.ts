@@ -59,7 +59,9 @@ export async function runDaemon (o: DaemonOptions): Promise<number> {
       source: o.source,
       log,
       traceOps: o.traceOps,
+      transport: o.mount.transport,
       attrTimeout: o.mount.attrTimeout,
+      passthrough: o.mount.passthrough,
       onUnmounted: () => {
         log.info({ merged: o.merged, ...layers }, 'unmounted')
         void Promise.allSettled([overlay.closeAll(), index?.close()]).finally(() => finish(0))

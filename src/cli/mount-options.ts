@@ -21,9 +21,15 @@ export interface MountOptions {
   /** 'off', or a path for the lookup index database; undefined = default place. */
   index: string | undefined
   readOnly: boolean
-  /** Seconds the kernel may cache attributes (see src/fuse/mount.ts). */
-  attrTimeout: number
+  /** Seconds the kernel may cache entries and attributes; undefined: the transport's default (src/fuse/mount.ts). */
+  attrTimeout: number | undefined
+  /** 'kernel': overlayts' own FUSE protocol server (default); 'fuse-native': the libfuse 2 binding. */
+  transport: Transport
+  /** Hand the kernel backing files at open (kernel transport), where the kernel allows it. */
+  passthrough: boolean
 }
+
+export type Transport = 'kernel' | 'fuse-native'
 
 /** Flags mount(8), fstab and FUSE helpers may pass; they change nothing here. */
 const GENERIC_FLAGS = new Set([
@@ -78,7 +84,7 @@ function layerPath (key: string, raw: string, cwd: string): string {
 
 /** Parses one or more -o strings (mount(8) may pass several). */
 export function parseMountOptions (optionStrings: readonly string[], cwd = process.cwd()): MountOptions {
-  const out: MountOptions = { lowers: [], upper: undefined, workdir: undefined, index: undefined, readOnly: false, attrTimeout: 1 }
+  const out: MountOptions = { lowers: [], upper: undefined, workdir: undefined, index: undefined, readOnly: false, attrTimeout: undefined, transport: 'kernel', passthrough: true }
   const seen = new Set<string>()
   for (const str of optionStrings) {
     for (const item of splitEscaped(str, ',')) {
@@ -113,6 +119,14 @@ export function parseMountOptions (optionStrings: readonly string[], cwd = proce
           out.attrTimeout = n
           break
         }
+        case 'transport':
+          if (value !== 'kernel' && value !== 'fuse-native') throw new OptionError(`transport is kernel or fuse-native, not ${value ?? '(none)'}`)
+          out.transport = value
+          break
+        case 'passthrough':
+          if (value !== 'on' && value !== 'off') throw new OptionError(`passthrough is on or off, not ${value ?? '(none)'}`)
+          out.passthrough = value === 'on'
+          break
         default:
           if (value === undefined && GENERIC_FLAGS.has(key)) break
           if (key.startsWith('x-') || key === 'comment') break

@@ -84,6 +84,8 @@ const { O_RDONLY, O_TRUNC, O_CREAT, O_EXCL, O_NOFOLLOW, O_APPEND, O_SYNC, O_DSYN
 const S_IFMT = constants.S_IFMT
 const S_IFDIR = constants.S_IFDIR
 const RENAME_EXCHANGE = 2
+/** O_TMPFILE (__O_TMPFILE | O_DIRECTORY); Node's fs.constants lacks it. */
+const O_TMPFILE = 0o20000000 | constants.O_DIRECTORY
 const RENAME_WHITEOUT = 4
 /** Flags passed through from the caller's open to the host open. */
 const PASSED_OPEN_FLAGS = O_APPEND | O_SYNC | O_DSYNC | O_NONBLOCK
@@ -112,6 +114,16 @@ export interface OverlayOptions {
   readonly lowerView?: LowerView
 }
 
+/** What a lookup finds: the attributes, and whether the object lives in upper. */
+export interface Entry {
+  readonly attr: Attr
+  /**
+   * The object is in upper: all its names (hardlinks) are one object. Lower
+   * hardlinks are not: a copy-up separates them, as in the kernel's overlayfs.
+   */
+  readonly inUpper: boolean
+}
+
 export class Overlay {
   readonly stack: LayerStack
   readonly readOnly: boolean
@@ -138,6 +150,13 @@ export class Overlay {
     }
   }
 
+  /**
+   * Told of every copy-up (the entry and each parent made in upper): the
+   * attributes shown for it changed (ctime, for a lower hardlink its inode
+   * number) though nobody changed them through it.
+   */
+  onCopiedUp: ((rel: string) => void) | undefined
+
   /** Open handles (for hygiene checks and the shutdown log). */
   get openHandles (): number { return this.handles.size }
 
@@ -146,6 +165,12 @@ export class Overlay {
   /** lstat of a merged path. */
   getattr (rel: string): Attr {
     return this.attrOf(this.resolver.require(rel))
+  }
+
+  /** lstat of a merged path, and where the object lives. */
+  lookup (rel: string): Entry {
+    const node = this.resolver.require(rel)
+    return { attr: this.attrOf(node), inUpper: node.inUpper }
   }
 
   /** fstat of an open handle (works after its name was removed). EBADF for an unknown handle. */
@@ -436,8 +461,12 @@ export class Overlay {
    * mismatch; ENOTEMPTY over a non-empty dir. Directories with lower parts
    * get a redirect xattr (as the kernel with redirect_dir=on), never EXDEV.
    */
-  async rename (fromRel: string, toRel: string): Promise<void> {
+  async rename (fromRel: string, toRel: string, noReplace = false): Promise<void> {
     this.writable(toRel)
+    if (noReplace && this.resolver.resolve(toRel) !== null) {
+      this.resolver.require(fromRel)
+      throw new FsError('EEXIST', p(toRel), 'rename')
+    }
     if (fromRel === toRel) { this.resolver.require(fromRel); return }
     if (fromRel === '' || toRel === '') throw new FsError('EBUSY', '/', 'rename')
     if (toRel.startsWith(fromRel + '/')) throw new FsError('EINVAL', p(toRel), 'rename')
@@ -567,6 +596,86 @@ export class Overlay {
     } catch (e) { throw toFsError(e, p(rel)) }
   }
 
+  /**
+   * renameat2(RENAME_EXCHANGE): the objects at two names swap places. Both
+   * are copied up (directories alone, not their children) and marked as a
+   * rename marks them, so each keeps its lower parts under its new name.
+   * ENOENT if either is missing; EINVAL if one contains the other.
+   */
+  async exchange (aRel: string, bRel: string): Promise<void> {
+    this.writable(aRel)
+    if (aRel === bRel) { this.resolver.require(aRel); return }
+    if (aRel === '' || bRel === '') throw new FsError('EBUSY', '/', 'rename')
+    if (bRel.startsWith(aRel + '/') || aRel.startsWith(bRel + '/')) throw new FsError('EINVAL', p(bRel), 'rename')
+    await this.settle(aRel)
+    await this.settle(bRel)
+    const a = this.resolver.require(aRel)
+    const b = this.resolver.require(bRel)
+    try {
+      const upA = a.isDir ? this.copier!.dirChain(aRel) : await this.copier!.copyUp(aRel)
+      const upB = b.isDir ? this.copier!.dirChain(bRel) : await this.copier!.copyUp(bRel)
+      const parentA = this.copier!.dirChain(parentOf(aRel))
+      const parentB = this.copier!.dirChain(parentOf(bRel))
+      const sameParent = parentA.rel === parentB.rel
+      if (upA.isDir) this.markMovedDir(upA, sameParent, parentB)
+      if (upB.isDir) this.markMovedDir(upB, sameParent, parentA)
+      this.sys.renameat2(upA.phys, upB.phys, RENAME_EXCHANGE)
+    } catch (e) { throw toFsError(e, p(aRel)) } finally {
+      this.resolver.invalidate()
+    }
+    const swap = '\0exchange'
+    this.handles.renamed(aRel, swap)
+    this.handles.renamed(bRel, aRel)
+    this.handles.renamed(swap, bRel)
+  }
+
+  /**
+   * An O_TMPFILE file in merged directory `dirRel`: made in the directory's
+   * upper copy, owned by the caller, with no name. ENOTDIR, EROFS.
+   */
+  async tmpfile (dirRel: string, mode: number, flags: number, caller: Caller): Promise<{ fh: number, attr: Attr }> {
+    this.writable(dirRel)
+    const dir = this.resolver.require(dirRel)
+    if (!dir.isDir) throw new FsError('ENOTDIR', p(dirRel), 'tmpfile')
+    let fd: number
+    let st: Stats
+    try {
+      const up = this.copier!.dirChain(dirRel)
+      const parentStat = this.sys.lstat(up.phys)
+      fd = this.sys.openSync(up.phys, O_TMPFILE | (flags & (O_ACCMODE | PASSED_OPEN_FLAGS)), mode & 0o7777)
+      const setgid = parentStat !== undefined && (Number(parentStat.mode) & S_ISGID) !== 0
+      const gid = setgid ? Number(parentStat.gid) : caller.gid
+      this.sys.fchown(fd, caller.uid, gid)
+      if (mode & (S_ISUID | S_ISGID)) this.sys.fchmod(fd, mode & 0o7777)
+      st = this.sys.fstat(fd)
+    } catch (e) { throw toFsError(e, p(dirRel)) }
+    const ino = this.inodes.number(st.dev, st.ino)
+    const fh = this.handles.add({ fd, rel: '\0tmpfile', inUpper: true, writable: (flags & O_ACCMODE) !== O_RDONLY, ino })
+    return { fh, attr: this.attrFrom(st, ino, Number(st.nlink)) }
+  }
+
+  /** fallocate(2) on an open handle (EBADF unless open for writing). */
+  async fallocate (fh: number, mode: number, offset: number, length: number): Promise<void> {
+    const h = this.handle(fh)
+    if (!h.writable) throw new FsError('EBADF', p(h.rel), 'fallocate')
+    try {
+      this.sys.fallocate(h.fd, mode, offset, length)
+    } catch (e) { throw toFsError(e, p(h.rel)) }
+  }
+
+  /** lseek(2) on an open handle: SEEK_DATA / SEEK_HOLE answered by the file in its layer. */
+  lseek (fh: number, offset: number, whence: number): number {
+    const h = this.handle(fh)
+    try {
+      return this.sys.lseek(h.fd, offset, whence)
+    } catch (e) { throw toFsError(e, p(h.rel)) }
+  }
+
+  /** The host fd behind an open handle (the backing file of a passthrough open). */
+  hostFd (fh: number): number {
+    return this.handle(fh).fd
+  }
+
   /** The handles open at `rel`, detached from it: their file is about to lose its name (unlinked while open). */
   detachHandles (rel: string): number[] {
     return this.handles.detach(rel)
@@ -658,6 +767,7 @@ export class Overlay {
 
   /** After a copy-up: read handles on the lower file move to the copy. */
   private afterCopyUp (rel: string): void {
+    this.onCopiedUp?.(rel)
     for (const h of this.handles.under(rel)) {
       if (h.inUpper || h.rel !== rel) continue
       const node = this.resolver.resolve(rel)
@@ -667,6 +777,8 @@ export class Overlay {
         const old = h.fd
         h.fd = fd
         h.inUpper = true
+        // A copied-up lower hardlink has a number of its own now (see inode.ts).
+        h.ino = this.attrOf(node).ino
         void this.sys.close(old).catch(() => {})
       } catch { /* keep reading the lower file */ }
     }

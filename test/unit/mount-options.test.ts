@@ -45,8 +45,12 @@ t.test('bad options are errors, never ignored', async t => {
   t.throws(() => parseMountOptions(['lowerdir=/a\nb']), /newline/)
 })
 
-t.test('attr_timeout: 1 s unless asked, a number of seconds', async t => {
-  t.equal(parseMountOptions(['lowerdir=/l']).attrTimeout, 1)
+t.test('attr_timeout (the transport default unless asked), transport, passthrough', async t => {
+  t.equal(parseMountOptions(['lowerdir=/l']).attrTimeout, undefined)
+  t.equal(parseMountOptions(['lowerdir=/l']).transport, 'kernel')
+  t.equal(parseMountOptions(['lowerdir=/l,transport=fuse-native,passthrough=off']).transport, 'fuse-native')
+  t.equal(parseMountOptions(['lowerdir=/l,passthrough=off']).passthrough, false)
+  t.throws(() => parseMountOptions(['lowerdir=/l,transport=libfuse3']))
   t.equal(parseMountOptions(['lowerdir=/l,attr_timeout=0']).attrTimeout, 0)
   t.equal(parseMountOptions(['lowerdir=/l,attr_timeout=1.5']).attrTimeout, 1.5)
   t.throws(() => parseMountOptions(['lowerdir=/l,attr_timeout=soon']), /attr_timeout needs a number/)

@@ -58,6 +58,8 @@ export const sys = {
   writeSync: (fd: number, buf: Buffer, len: number, pos: number): number => fs.writeSync(fd, buf, 0, len, pos),
   fchown: (fd: number, uid: number, gid: number): void => fs.fchownSync(fd, uid, gid),
   fchmod: (fd: number, mode: number): void => fs.fchmodSync(fd, mode),
+  fallocate: native.fallocate,
+  lseek: native.lseek,
   rmTree: (p: string): Promise<void> => fs.promises.rm(p, { recursive: true, force: true }),
 
   lgetxattr,

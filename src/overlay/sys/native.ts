@@ -18,6 +18,8 @@ interface NativeBinding {
   renameat2(oldPath: string, newPath: string, flags: number): void
   copyData(src: string, dst: string): Promise<void>
   preadNowait(fd: number, buf: Buffer, len: number, pos: number): number
+  fallocate(fd: number, mode: number, offset: number, length: number): void
+  lseek(fd: number, offset: number, whence: number): number
   readonly UTIME_NOW: number
   readonly UTIME_OMIT: number
   readonly RENAME_NOREPLACE: number
@@ -88,4 +90,14 @@ export function copyData (src: string, dst: string): Promise<void> {
  */
 export function preadNowait (fd: number, buf: Buffer, len: number, pos: number): number {
   return binding.preadNowait(fd, buf, len, pos)
+}
+
+/** fallocate(2); mode as the caller gave it (FALLOC_FL_*). */
+export function fallocate (fd: number, mode: number, offset: number, length: number): void {
+  binding.fallocate(fd, mode, offset, length)
+}
+
+/** lseek(2), for SEEK_DATA and SEEK_HOLE (Node's fs has no lseek). */
+export function lseek (fd: number, offset: number, whence: number): number {
+  return binding.lseek(fd, offset, whence)
 }

@@ -14,10 +14,10 @@
  */
 import type Fuse from 'fuse-native'
 import type { Logger } from 'pino'
-import { FsError, toFsError } from '../overlay/errors.js'
-import type { Attr, Caller, DirEntry, Overlay } from '../overlay/overlay.js'
-import { toRel } from '../overlay/paths.js'
-import type { IoStats } from './io-stats.js'
+import { FsError, toFsError } from '../../overlay/errors.js'
+import type { Attr, Caller, DirEntry, Overlay } from '../../overlay/overlay.js'
+import { toRel } from '../../overlay/paths.js'
+import type { IoStats } from '../io-stats.js'
 
 type Errno = number
 

@@ -1,0 +1,90 @@
+/**
+ * The kernel transport's mount: open /dev/fuse, mount(2) it on the merged
+ * directory, clone one more device fd for a second reader thread, and serve
+ * the session until the kernel ends it (umount, or an abort).
+ *
+ * Mount options, as a kernel overlayfs mount behaves:
+ * - default_permissions: the kernel checks permissions against the
+ *   attributes we report, for every caller, as for any local filesystem;
+ * - allow_other as root: every user sees the mount; suid and dev as root.
+ *
+ * Unmounting runs umount(8) (fusermount3 -u when not root) in a child
+ * process: an unmount may wait on requests that only this thread answers.
+ */
+import { execFile } from 'node:child_process'
+import { closeSync } from 'node:fs'
+import type { Overlay } from '../../overlay/overlay.js'
+import { IoStats } from '../io-stats.js'
+import type { FuseMount, FuseMountOptions } from '../mount.js'
+import { IO_STATS_SIGNAL } from '../mount.js'
+import * as device from './device.js'
+import { KernelOps } from './ops.js'
+import { Session } from './session.js'
+
+/**
+ * How long the kernel may cache entries and attributes by default. Every
+ * change is made by this daemon, through the kernel, and side effects the
+ * kernel cannot see are invalidated (ops.ts): nothing else changes the tree.
+ */
+export const DEFAULT_CACHE_TIMEOUT = 3600
+
+/** Reader threads (device fds): one reads while the other's request is handed over. */
+const READERS = 2
+
+const IS_ROOT = process.getuid?.() === 0
+
+function runUnmount (merged: string, lazy: boolean): Promise<void> {
+  const [cmd, args] = IS_ROOT
+    ? ['umount', lazy ? ['-l', merged] : [merged]]
+    : ['fusermount3', lazy ? ['-u', '-z', merged] : ['-u', merged]]
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, (err, _out, stderr) => err ? reject(new Error(stderr.trim() || err.message)) : resolve())
+  })
+}
+
+export async function mountKernel (overlay: Overlay, o: FuseMountOptions): Promise<FuseMount> {
+  const ioStats = new IoStats()
+  const fd = device.openDevice()
+  const uid = process.getuid?.() ?? 0
+  const gid = process.getgid?.() ?? 0
+  const data = [`fd=${fd}`, 'rootmode=40000', `user_id=${uid}`, `group_id=${gid}`, 'default_permissions', 'allow_other'].join(',')
+  const flags = overlay.readOnly ? device.MS_RDONLY : 0
+  try {
+    device.mount(o.source, o.merged, 'fuse.overlayts', flags, data)
+  } catch (e) {
+    closeSync(fd)
+    throw e
+  }
+  const fds = [fd]
+  try {
+    for (let i = 1; i < READERS; i++) fds.push(device.cloneDevice(fd))
+  } catch (e) {
+    o.log.warn({ err: (e as Error).message }, 'cannot clone the FUSE device; one reader thread')
+  }
+
+  const onSignal = (): void => ioStats.log(o.log, IO_STATS_SIGNAL)
+  let ops: KernelOps | undefined
+  const session = new Session(fds, {
+    log: o.log,
+    traceOps: o.traceOps,
+    passthrough: o.passthrough,
+    onEnd: () => {
+      process.removeListener(IO_STATS_SIGNAL, onSignal)
+      ioStats.log(o.log, 'unmount')
+      ops?.closeAll()
+      for (const f of fds) { try { closeSync(f) } catch { /* already closed */ } }
+      o.onUnmounted()
+    }
+  })
+  ops = new KernelOps(overlay, session, { log: o.log, cacheTimeout: o.attrTimeout ?? DEFAULT_CACHE_TIMEOUT, ioStats })
+  session.start()
+  process.on(IO_STATS_SIGNAL, onSignal)
+  // mount(2) returned: the kernel answers lookups once INIT is answered, which
+  // the readers do now; wait for it so the mount is live when we return.
+  await session.initialized()
+  return {
+    unmount: () => runUnmount(o.merged, false),
+    detach: () => runUnmount(o.merged, true),
+    ioStats
+  }
+}

@@ -1,0 +1,517 @@
+/**
+ * The FUSE operations on node ids, mapped onto the overlay core's merged
+ * paths: decode a request's arguments, find the path(s) through the node
+ * table, call the Overlay, encode its answer. Protocol in, errno out; no
+ * overlay logic.
+ *
+ * Caches: the daemon makes every change itself, so the kernel may cache
+ * entries and attributes for long (`cacheTimeout`). Where a change has side
+ * effects the kernel cannot know of (a copy-up gives a parent a new ctime,
+ * a copied-up lower hardlink a new inode number), the node's attributes are
+ * invalidated with a notification.
+ */
+import { constants } from 'node:fs'
+import type { Logger } from 'pino'
+import { FsError } from '../../overlay/errors.js'
+import type { Attr, Caller, DirEntry, Entry, Overlay } from '../../overlay/overlay.js'
+import { checkName } from '../../overlay/paths.js'
+import type { IoStats } from '../io-stats.js'
+import type { KNode } from './nodes.js'
+import { NodeTable } from './nodes.js'
+import { Passthrough } from './passthrough.js'
+import {
+  FATTR_ATIME, FATTR_ATIME_NOW, FATTR_FH, FATTR_GID, FATTR_MODE, FATTR_MTIME, FATTR_MTIME_NOW, FATTR_SIZE, FATTR_UID,
+  FOPEN_CACHE_DIR, FOPEN_KEEP_CACHE, FUSE_FSYNC_FDATASYNC, FUSE_GETATTR_FH, InitFlag, Op, OUT_HEADER_SIZE
+} from './protocol.js'
+import type { Session } from './session.js'
+import { Framed, NO_REPLY } from './session.js'
+import type { Request } from './wire.js'
+import { attrOut, bytesOf, entryOut, openOut, packDirents, statfsOut, u32Out, u64Out, writeEntry } from './wire.js'
+
+const UTIME_NOW = 0x3fffffff
+const UTIME_OMIT = 0x3ffffffe
+const RENAME_NOREPLACE = 1
+const RENAME_EXCHANGE = 2
+const S_IFMT = constants.S_IFMT
+const S_IFREG = constants.S_IFREG
+
+export interface KernelOpsOptions {
+  readonly log: Logger
+  /** Seconds the kernel may cache entries and attributes. */
+  readonly cacheTimeout: number
+  readonly ioStats?: IoStats
+}
+
+/** An open directory: its listing, fixed at opendir so offsets stay stable. */
+interface DirHandle {
+  readonly node: KNode
+  readonly rel: string
+  readonly entries: DirEntry[]
+  readonly names: Buffer[]
+}
+
+export class KernelOps {
+  readonly nodes = new NodeTable()
+  private readonly dirs = new Map<number, DirHandle>()
+  private nextDirFh = 1
+  private readonly passthrough: Passthrough
+
+  constructor (private readonly overlay: Overlay, private readonly session: Session, private readonly o: KernelOpsOptions) {
+    this.passthrough = new Passthrough(session, o.log)
+    overlay.onCopiedUp = (rel) => {
+      const node = this.nodeAt(rel)
+      if (node !== undefined) session.invalidateAttr(node.id)
+    }
+    this.register()
+  }
+
+  // ------------------------------------------------------------ plumbing
+
+  private node (id: number): KNode {
+    const n = this.nodes.get(id)
+    if (n === undefined) throw new FsError('ESTALE', `(node ${id})`, 'node')
+    return n
+  }
+
+  /** The merged path of a node; ENOENT once it has no name left. */
+  private rel (node: KNode): string {
+    const rel = this.nodes.path(node)
+    if (rel === undefined) throw new FsError('ENOENT', `(node ${node.id}, removed)`, 'path')
+    return rel
+  }
+
+  private childRel (parent: KNode, name: string): string {
+    const dir = this.rel(parent)
+    const rel = dir === '' ? name : dir + '/' + name
+    checkName(name, '/' + rel)
+    return rel
+  }
+
+  /** The node the kernel holds for a merged path, if any. */
+  private nodeAt (rel: string): KNode | undefined {
+    let n: KNode | undefined = this.nodes.root
+    if (rel === '') return n
+    for (const name of rel.split('/')) {
+      n = this.nodes.child(n, name)
+      if (n === undefined) return undefined
+    }
+    return n
+  }
+
+  private caller (req: Request): Caller {
+    return { uid: req.uid, gid: req.gid, pid: req.pid }
+  }
+
+  private entry (parent: KNode, name: string, e: Entry): Buffer {
+    const node = this.nodes.lookup(parent, name, e.attr, e.inUpper && e.attr.nlink > 1)
+    return entryOut(node.id, 0, e.attr, this.o.cacheTimeout, this.o.cacheTimeout)
+  }
+
+  /** The entry reply after `name` in `parent` was made. */
+  private made (parent: KNode, name: string, rel: string): Buffer {
+    return this.entry(parent, name, this.overlay.lookup(rel))
+  }
+
+  private attrOf (node: KNode, fh?: number): Attr {
+    let a: Attr
+    const rel = this.nodes.path(node)
+    if (fh !== undefined && node.fhs.has(fh)) a = this.overlay.fgetattr(fh)
+    else if (rel !== undefined) a = this.overlay.getattr(rel)
+    else {
+      // No name left: an open file answers from its handle; anything else
+      // (a fifo or device, which the kernel opens without us) from the last
+      // attributes seen, with no links.
+      const open = node.fhs.values().next()
+      if (!open.done) a = this.overlay.fgetattr(open.value)
+      else if (node.attr !== undefined) a = { ...node.attr, nlink: 0 }
+      else throw new FsError('ENOENT', `(node ${node.id}, removed)`, 'getattr')
+    }
+    node.attr = a
+    return a
+  }
+
+  private on (op: Op, h: (req: Request) => Buffer | Framed | typeof NO_REPLY | undefined | Promise<Buffer | Framed | typeof NO_REPLY | undefined>): void {
+    this.session.on(op, h)
+  }
+
+  // ------------------------------------------------------------ operations
+
+  private register (): void {
+    const ov = this.overlay
+    const t = this.o.cacheTimeout
+
+    this.on(Op.LOOKUP, (req) => {
+      const parent = this.node(req.nodeid)
+      const name = req.name()
+      const rel = this.childRel(parent, name)
+      let e: Entry
+      try {
+        e = ov.lookup(rel)
+      } catch (err) {
+        // A negative entry the kernel may cache: a name appears only through us.
+        if (err instanceof FsError && err.code === 'ENOENT') return entryOut(0, 0, undefined, t, t)
+        throw err
+      }
+      return this.entry(parent, name, e)
+    })
+
+    this.on(Op.FORGET, (req) => {
+      this.nodes.forget(req.nodeid, req.u64())
+      return NO_REPLY
+    })
+
+    this.on(Op.BATCH_FORGET, (req) => {
+      const count = req.u32()
+      req.skip(4)
+      for (let i = 0; i < count; i++) {
+        const id = req.u64()
+        this.nodes.forget(id, req.u64())
+      }
+      return NO_REPLY
+    })
+
+    this.on(Op.GETATTR, (req) => {
+      const flags = req.u32()
+      req.skip(4)
+      const fh = req.u64()
+      return attrOut(this.attrOf(this.node(req.nodeid), (flags & FUSE_GETATTR_FH) !== 0 ? fh : undefined), t)
+    })
+
+    this.on(Op.SETATTR, async (req) => {
+      const node = this.node(req.nodeid)
+      const valid = req.u32()
+      req.skip(4)
+      const fh = req.u64()
+      const size = req.u64()
+      req.skip(8) // lock_owner
+      const atime = req.i64()
+      const mtime = req.i64()
+      req.skip(8) // ctime
+      const atimensec = req.u32()
+      const mtimensec = req.u32()
+      req.skip(4) // ctimensec
+      const mode = req.u32()
+      req.skip(4)
+      const uid = req.u32()
+      const gid = req.u32()
+      const caller = this.caller(req)
+      const byFh = (valid & FATTR_FH) !== 0 && node.fhs.has(fh)
+      if ((valid & FATTR_SIZE) !== 0) {
+        if (byFh) await ov.ftruncate(fh, size, caller)
+        else await ov.truncate(this.rel(node), size, caller)
+      }
+      if ((valid & FATTR_MODE) !== 0) await ov.chmod(this.rel(node), mode)
+      if ((valid & (FATTR_UID | FATTR_GID)) !== 0) {
+        await ov.chown(this.rel(node), (valid & FATTR_UID) !== 0 ? uid : 0xffffffff, (valid & FATTR_GID) !== 0 ? gid : 0xffffffff)
+      }
+      if ((valid & (FATTR_ATIME | FATTR_MTIME)) !== 0) {
+        const a = (valid & FATTR_ATIME) === 0 ? { sec: 0, nsec: UTIME_OMIT } : (valid & FATTR_ATIME_NOW) !== 0 ? { sec: 0, nsec: UTIME_NOW } : { sec: atime, nsec: atimensec }
+        const m = (valid & FATTR_MTIME) === 0 ? { sec: 0, nsec: UTIME_OMIT } : (valid & FATTR_MTIME_NOW) !== 0 ? { sec: 0, nsec: UTIME_NOW } : { sec: mtime, nsec: mtimensec }
+        await ov.utimens(this.rel(node), a, m)
+      }
+      return attrOut(this.attrOf(node, byFh ? fh : undefined), t)
+    })
+
+    this.on(Op.READLINK, (req) => bytesOf(ov.readlink(this.rel(this.node(req.nodeid)))))
+
+    this.on(Op.SYMLINK, (req) => {
+      const parent = this.node(req.nodeid)
+      const name = req.name()
+      const target = req.name()
+      const rel = this.childRel(parent, name)
+      ov.symlink(target, rel, this.caller(req))
+      return this.made(parent, name, rel)
+    })
+
+    this.on(Op.MKNOD, (req) => {
+      const parent = this.node(req.nodeid)
+      const mode = req.u32()
+      const rdev = req.u32()
+      req.skip(8)
+      const name = req.name()
+      const rel = this.childRel(parent, name)
+      ov.mknod(rel, mode, rdev, this.caller(req))
+      return this.made(parent, name, rel)
+    })
+
+    this.on(Op.MKDIR, (req) => {
+      const parent = this.node(req.nodeid)
+      const mode = req.u32()
+      req.skip(4)
+      const name = req.name()
+      const rel = this.childRel(parent, name)
+      ov.mkdir(rel, mode, this.caller(req))
+      return this.made(parent, name, rel)
+    })
+
+    const remove = async (req: Request, dir: boolean): Promise<undefined> => {
+      const parent = this.node(req.nodeid)
+      const name = req.name()
+      const rel = this.childRel(parent, name)
+      const node = this.nodes.child(parent, name)
+      if (dir) await ov.rmdir(rel)
+      else await ov.unlink(rel)
+      this.nodes.unlinked(parent, name)
+      // Handles open on a file that lost its last name follow no path any more.
+      if (node !== undefined && node.links.length === 0 && node.fhs.size > 0) ov.detachHandles(rel)
+      return undefined
+    }
+    this.on(Op.UNLINK, (req) => remove(req, false))
+    this.on(Op.RMDIR, (req) => remove(req, true))
+
+    const rename = async (req: Request, flags: number): Promise<undefined> => {
+      const parent = this.node(req.nodeid)
+      const newParent = this.node(req.u64())
+      if (req.opcode === Op.RENAME2) req.skip(8)
+      const from = req.name()
+      const to = req.name()
+      const fromRel = this.childRel(parent, from)
+      const toRel = this.childRel(newParent, to)
+      if ((flags & RENAME_EXCHANGE) !== 0) {
+        await ov.exchange(fromRel, toRel)
+        this.nodes.exchanged(parent, from, newParent, to)
+        return undefined
+      }
+      await ov.rename(fromRel, toRel, (flags & RENAME_NOREPLACE) !== 0)
+      if (fromRel !== toRel) this.nodes.renamed(parent, from, newParent, to)
+      return undefined
+    }
+    this.on(Op.RENAME, (req) => rename(req, 0))
+    this.on(Op.RENAME2, (req) => {
+      const flags = req.buf.readUInt32LE(req.len >= 48 ? 48 : 0)
+      if ((flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) !== 0 || flags === (RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+        // RENAME_WHITEOUT, as the kernel's overlayfs: not through an overlay.
+        throw new FsError('EINVAL', `(node ${req.nodeid})`, 'rename2')
+      }
+      return rename(req, flags)
+    })
+
+    this.on(Op.LINK, async (req) => {
+      const old = this.node(req.u64())
+      const parent = this.node(req.nodeid)
+      const name = req.name()
+      const rel = this.childRel(parent, name)
+      // A file with no name (O_TMPFILE, or unlinked) cannot be linked back in:
+      // the kernel's overlayfs answers EXDEV there too.
+      const oldRel = this.nodes.path(old)
+      if (oldRel === undefined) throw new FsError('EXDEV', '/' + rel, 'link')
+      await ov.link(oldRel, rel)
+      const e = ov.lookup(rel)
+      this.nodes.linked(old, parent, name, e.attr)
+      old.nlookup++
+      return entryOut(old.id, 0, e.attr, t, t)
+    })
+
+    this.on(Op.OPEN, async (req) => {
+      const node = this.node(req.nodeid)
+      const flags = req.u32()
+      const rel = this.rel(node)
+      const fh = await ov.open(rel, flags)
+      return this.opened(node, fh, flags)
+    })
+
+    this.on(Op.CREATE, async (req) => {
+      const parent = this.node(req.nodeid)
+      const flags = req.u32()
+      const mode = req.u32()
+      req.skip(8)
+      const name = req.name()
+      const rel = this.childRel(parent, name)
+      const fh = await ov.create(rel, mode, flags, this.caller(req))
+      let entry: Buffer
+      try {
+        entry = this.made(parent, name, rel)
+      } catch (e) { await ov.release(fh); throw e }
+      const node = this.nodes.child(parent, name)!
+      return Buffer.concat([entry, this.opened(node, fh, flags)])
+    })
+
+    this.on(Op.TMPFILE, async (req) => {
+      const parent = this.node(req.nodeid)
+      const flags = req.u32()
+      const mode = req.u32()
+      const { fh, attr } = await ov.tmpfile(this.rel(parent), mode, flags, this.caller(req))
+      const node = this.nodes.anonymous(attr)
+      return Buffer.concat([entryOut(node.id, 0, attr, t, t), this.opened(node, fh, flags)])
+    })
+
+    this.on(Op.READ, async (req) => {
+      const fh = req.u64()
+      const offset = req.u64()
+      const size = req.u32()
+      this.o.ioStats?.count('read', size)
+      const buf = Buffer.allocUnsafe(OUT_HEADER_SIZE + size)
+      const n = await ov.read(fh, buf.subarray(OUT_HEADER_SIZE), size, offset)
+      return new Framed(buf.subarray(0, OUT_HEADER_SIZE + n))
+    })
+
+    this.on(Op.WRITE, async (req) => {
+      const fh = req.u64()
+      const offset = req.u64()
+      const size = req.u32()
+      req.skip(4 + 8 + 4 + 4) // write_flags, lock_owner, flags, padding
+      this.o.ioStats?.count('write', size)
+      const data = req.bytes(size)
+      return u32Out(await ov.write(fh, data, size, offset, this.caller(req)))
+    })
+
+    this.on(Op.STATFS, () => statfsOut(ov.statfs()))
+
+    this.on(Op.RELEASE, async (req) => {
+      const fh = req.u64()
+      const node = this.nodes.get(req.nodeid)
+      if (node !== undefined) {
+        node.fhs.delete(fh)
+        this.passthrough.released(node, fh)
+      }
+      await ov.release(fh)
+      return undefined
+    })
+
+    this.on(Op.FSYNC, async (req) => {
+      const fh = req.u64()
+      const flags = req.u32()
+      await ov.fsync(fh, (flags & FUSE_FSYNC_FDATASYNC) !== 0)
+      return undefined
+    })
+
+    this.on(Op.FLUSH, () => { throw new FsError('ENOSYS', '', 'flush') })
+
+    this.on(Op.SETXATTR, async (req) => {
+      const node = this.node(req.nodeid)
+      const size = req.u32()
+      const flags = req.u32()
+      if (((this.session.negotiated?.flags ?? 0n) & InitFlag.SETXATTR_EXT) !== 0n) req.skip(8)
+      const name = req.name()
+      const value = Buffer.from(req.bytes(size))
+      await ov.setxattr(this.rel(node), name, value, flags)
+      return undefined
+    })
+
+    this.on(Op.GETXATTR, (req) => {
+      const node = this.node(req.nodeid)
+      const size = req.u32()
+      req.skip(4)
+      const v = ov.getxattr(this.rel(node), req.name())
+      return this.sized(v, size, node)
+    })
+
+    this.on(Op.LISTXATTR, (req) => {
+      const node = this.node(req.nodeid)
+      const size = req.u32()
+      const names = ov.listxattr(this.rel(node))
+      const v = Buffer.concat(names.map((n) => Buffer.concat([bytesOf(n), Buffer.alloc(1)])))
+      return this.sized(v, size, node)
+    })
+
+    this.on(Op.REMOVEXATTR, async (req) => {
+      const node = this.node(req.nodeid)
+      await ov.removexattr(this.rel(node), req.name())
+      return undefined
+    })
+
+    this.on(Op.ACCESS, (req) => {
+      ov.access(this.rel(this.node(req.nodeid)), req.u32())
+      return undefined
+    })
+
+    this.on(Op.OPENDIR, (req) => {
+      const node = this.node(req.nodeid)
+      const rel = this.rel(node)
+      const entries = ov.readdir(rel)
+      const fh = this.nextDirFh++
+      this.dirs.set(fh, { node, rel, entries, names: entries.map((e) => bytesOf(e.name)) })
+      // The kernel may keep the listing: it drops it itself when the
+      // directory changes through the mount, the only way it can change.
+      return openOut(fh, FOPEN_CACHE_DIR | FOPEN_KEEP_CACHE)
+    })
+
+    const readdir = (req: Request, plus: boolean): Buffer => {
+      const fh = req.u64()
+      const offset = req.u64()
+      const size = req.u32()
+      const d = this.dirs.get(fh)
+      if (d === undefined) throw new FsError('EBADF', `(node ${req.nodeid})`, 'readdir')
+      const { body } = packDirents(size, offset, d.entries.length, plus,
+        (i) => { const e = d.entries[i]!; return { name: d.names[i]!, ino: e.ino, type: (e.mode & S_IFMT) >> 12 } },
+        (i, buf, off) => this.direntPlus(d, i, buf, off))
+      return body
+    }
+    this.on(Op.READDIR, (req) => readdir(req, false))
+    this.on(Op.READDIRPLUS, (req) => readdir(req, true))
+
+    this.on(Op.RELEASEDIR, (req) => {
+      this.dirs.delete(req.u64())
+      return undefined
+    })
+    this.on(Op.FSYNCDIR, () => undefined)
+
+    this.on(Op.FALLOCATE, async (req) => {
+      const fh = req.u64()
+      const offset = req.u64()
+      const length = req.u64()
+      const mode = req.u32()
+      await ov.fallocate(fh, mode, offset, length)
+      return undefined
+    })
+
+    this.on(Op.LSEEK, (req) => {
+      const fh = req.u64()
+      const offset = req.u64()
+      const whence = req.u32()
+      return u64Out(ov.lseek(fh, offset, whence))
+    })
+
+    this.on(Op.IOCTL, () => { throw new FsError('ENOTTY', '', 'ioctl') })
+    this.on(Op.SYNCFS, () => undefined)
+    this.on(Op.INTERRUPT, () => NO_REPLY)
+    this.on(Op.DESTROY, () => undefined)
+  }
+
+  /** The open reply: passthrough where it may be used, else the page cache kept across opens. */
+  private opened (node: KNode, fh: number, flags: number): Buffer {
+    node.fhs.add(fh)
+    if (node.type !== S_IFREG) return openOut(fh, FOPEN_KEEP_CACHE)
+    const mode = this.passthrough.modeFor(node, fh, this.overlay.hostFd(fh), flags)
+    if (mode === 'stale') {
+      // The node is open for passthrough on its lower file, and this open
+      // got the upper copy: the kernel allows one backing file per inode.
+      // Retire the node and answer ESTALE; the kernel looks the name up again
+      // (a new node, the copy) and retries the open once.
+      const rel = this.nodes.path(node) ?? ''
+      node.fhs.delete(fh)
+      void this.overlay.release(fh)
+      this.nodes.retire(node)
+      throw new FsError('ESTALE', '/' + rel, 'open')
+    }
+    return mode === 'cached' ? openOut(fh, FOPEN_KEEP_CACHE) : openOut(fh, mode.openFlags, mode.backingId)
+  }
+
+  /** A READDIRPLUS entry: the lookup the kernel would otherwise make (not for '.' and '..'). */
+  private direntPlus (d: DirHandle, i: number, buf: Buffer, off: number): void {
+    const e = d.entries[i]!
+    const t = this.o.cacheTimeout
+    if (e.name === '.' || e.name === '..') { writeEntry(buf, off, 0, 0, undefined, 0, 0); return }
+    try {
+      const rel = d.rel === '' ? e.name : d.rel + '/' + e.name
+      const found = this.overlay.lookup(rel)
+      const node = this.nodes.lookup(d.node, e.name, found.attr, found.inUpper && found.attr.nlink > 1)
+      writeEntry(buf, off, node.id, 0, found.attr, t, t)
+    } catch {
+      writeEntry(buf, off, 0, 0, undefined, 0, 0)
+    }
+  }
+
+  /** getxattr/listxattr: the size alone when asked with 0, ERANGE when too small. */
+  private sized (v: Buffer, size: number, node: KNode): Buffer {
+    if (size === 0) return u32Out(v.length)
+    if (v.length > size) throw new FsError('ERANGE', '/' + (this.nodes.path(node) ?? ''), 'getxattr')
+    return v
+  }
+
+  /** Closes what the session holds (at unmount). */
+  closeAll (): void {
+    this.passthrough.closeAll()
+    this.dirs.clear()
+  }
+}

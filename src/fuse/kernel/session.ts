@@ -1,0 +1,221 @@
+/**
+ * A FUSE session on /dev/fuse: the INIT handshake, the request loop and the
+ * replies. Native reader threads (device.ts) read requests, one per cloned
+ * device fd, and hand them to this thread; each is decoded (wire.ts),
+ * handed to its handler (ops.ts) and answered on the fd it came from.
+ *
+ * A handler returns a reply body (or a Framed buffer whose first 16 bytes are
+ * left for the header, so read data is never copied), NO_REPLY, or a promise
+ * of one of them; it throws an FsError (or any errno error) to answer an
+ * errno. Every request but FORGET, BATCH_FORGET and INTERRUPT is answered
+ * exactly once, whatever happens: a caller in the kernel waits on each.
+ *
+ * Replies are written synchronously: writing to /dev/fuse never waits.
+ * Notifications (the server telling the kernel to drop a cached attribute)
+ * are written from the thread pool instead: a notification may wait for a
+ * lock that a request in flight holds, and that request waits for this
+ * thread.
+ */
+import { write, writeSync } from 'node:fs'
+import type { Logger } from 'pino'
+import { FsError, toFsError } from '../../overlay/errors.js'
+import * as device from './device.js'
+import { FUSE_KERNEL_MINOR_VERSION, FUSE_KERNEL_VERSION, InitFlag, INIT_OUT_SIZE, MAX_PAGES, MAX_WRITE, NotifyCode, Op, OUT_HEADER_SIZE, PASSTHROUGH_MINOR } from './protocol.js'
+import { Request, reply } from './wire.js'
+
+/** A reply whose buffer starts with OUT_HEADER_SIZE bytes left for the header. */
+export class Framed {
+  constructor (readonly buf: Buffer) {}
+}
+
+export const NO_REPLY = Symbol('no reply')
+
+export type Answer = Buffer | Framed | typeof NO_REPLY | undefined
+export type Handler = (req: Request) => Answer | Promise<Answer>
+
+/** Errnos that are ordinary answers, not failures worth a warning. */
+const ROUTINE = new Set(['ENOENT', 'ENODATA', 'EEXIST', 'ENOTEMPTY', 'ENOTDIR', 'EISDIR', 'EROFS', 'EOPNOTSUPP', 'EACCES', 'EPERM', 'ENAMETOOLONG', 'EINVAL', 'EXDEV', 'ENOSYS', 'ERANGE', 'ENOTTY', 'ESTALE'])
+
+const ENOSYS = 38
+const ENODEV = 19
+
+/** What INIT settled with the kernel. */
+export interface Negotiated {
+  readonly minor: number
+  readonly flags: bigint
+  readonly passthrough: boolean
+  readonly maxWrite: number
+}
+
+export interface SessionOptions {
+  readonly log: Logger
+  readonly traceOps: boolean
+  /** Ask for passthrough (the kernel must offer it, and the daemon must hold CAP_SYS_ADMIN). */
+  readonly passthrough: boolean
+  /** Called once, when the connection ends (unmount or abort). */
+  readonly onEnd: (errno: number) => void
+}
+
+export class Session {
+  private handlers: Array<Handler | undefined> = []
+  private readers: device.ReaderHandle | undefined
+  private ended = false
+  negotiated: Negotiated | undefined
+  private initWaiters: Array<(n: Negotiated) => void> = []
+
+  /** `fds[0]` is the mounted device fd; the others are its clones. */
+  constructor (readonly fds: readonly number[], private readonly opts: SessionOptions) {}
+
+  get devFd (): number { return this.fds[0]! }
+
+  on (op: Op, h: Handler): void { this.handlers[op] = h }
+
+  start (): void {
+    this.readers = device.startReaders([...this.fds], MAX_WRITE + 4096, (channel, buf, errno) => {
+      if (buf === null) { this.end(errno); return }
+      this.dispatch(new Request(buf, this.fds[channel]!))
+    })
+  }
+
+  /** Resolves once the kernel's INIT is answered. */
+  initialized (): Promise<Negotiated> {
+    if (this.negotiated !== undefined) return Promise.resolve(this.negotiated)
+    return new Promise((resolve) => this.initWaiters.push(resolve))
+  }
+
+  stop (): void {
+    if (this.readers !== undefined) device.stopReaders(this.readers)
+  }
+
+  /**
+   * Tells the kernel an inode's cached attributes are stale (off -1: no
+   * data). Written from the thread pool (see the top of this file).
+   */
+  invalidateAttr (nodeid: number): void {
+    const body = Buffer.alloc(24)
+    body.writeBigUInt64LE(BigInt(nodeid), 0)
+    body.writeBigInt64LE(-1n, 8)
+    body.writeBigInt64LE(0n, 16)
+    this.notify(NotifyCode.INVAL_INODE, body)
+  }
+
+  private notify (code: NotifyCode, body: Buffer): void {
+    if (this.ended) return
+    // A notification is a reply with unique 0 and the code in the error field.
+    const msg = reply(0n, code, body)
+    write(this.devFd, msg, (err) => {
+      // ENOENT: the inode is no longer cached, nothing to drop.
+      if (err !== null && (err as NodeJS.ErrnoException).code !== 'ENOENT' && !this.ended) {
+        this.opts.log.warn({ err: err.message, code }, 'notification failed')
+      }
+    })
+  }
+
+  private dispatch (req: Request): void {
+    const op = req.opcode
+    if (op === Op.INIT) { this.init(req); return }
+    const h = this.handlers[op]
+    if (h === undefined) { this.send(req, -ENOSYS); return }
+    let result: Answer | Promise<Answer>
+    try {
+      result = h(req)
+    } catch (e) { this.fail(req, e); return }
+    if (result instanceof Promise) result.then((a) => this.answer(req, a), (e) => this.fail(req, e))
+    else this.answer(req, result)
+  }
+
+  private answer (req: Request, a: Answer): void {
+    if (a === NO_REPLY) return
+    if (this.opts.traceOps) this.opts.log.debug({ op: Op[req.opcode], nodeid: req.nodeid }, 'op')
+    if (a instanceof Framed) {
+      const b = a.buf
+      b.writeUInt32LE(b.length, 0)
+      b.writeInt32LE(0, 4)
+      b.writeBigUInt64LE(req.unique, 8)
+      this.write(req.channel, b)
+    } else {
+      this.write(req.channel, reply(req.unique, 0, a))
+    }
+  }
+
+  private fail (req: Request, e: unknown): void {
+    const err = toFsError(e, (e as { path?: string } | undefined)?.path ?? `(node ${req.nodeid})`)
+    const op = Op[req.opcode] ?? String(req.opcode)
+    if (!(e instanceof FsError) && err.code === 'EIO') {
+      this.opts.log.error({ op, path: err.path, errno: err.code, err: e }, 'operation failed unexpectedly')
+    } else if (!ROUTINE.has(err.code)) {
+      this.opts.log.warn({ op, path: err.path, errno: err.code }, 'operation failed')
+    } else if (this.opts.traceOps) {
+      this.opts.log.debug({ op, path: err.path, errno: err.code }, 'op')
+    }
+    this.send(req, -err.errno)
+  }
+
+  private send (req: Request, error: number): void {
+    this.write(req.channel, reply(req.unique, error))
+  }
+
+  private write (fd: number, b: Buffer): void {
+    try {
+      writeSync(fd, b)
+    } catch (e) {
+      // ENOENT: the request was interrupted and is gone; ENODEV: unmounted.
+      const code = (e as NodeJS.ErrnoException).code
+      if (code !== 'ENOENT' && code !== 'ENODEV') this.opts.log.error({ err: (e as Error).message }, 'reply failed')
+    }
+  }
+
+  /** The INIT handshake: the highest protocol both sides know, and the features overlayts wants. */
+  private init (req: Request): void {
+    const major = req.u32()
+    const kminor = req.u32()
+    const maxReadahead = req.u32()
+    const flagsLo = req.u32()
+    let offered = BigInt(flagsLo)
+    if ((offered & InitFlag.INIT_EXT) !== 0n && req.len >= 40 + 24) offered |= BigInt(req.u32()) << 32n
+    if (major !== FUSE_KERNEL_VERSION) {
+      // Tell the kernel our major version; it retries or gives up.
+      this.opts.log.error({ major }, 'kernel FUSE major version not supported')
+      const body = Buffer.alloc(8)
+      body.writeUInt32LE(FUSE_KERNEL_VERSION, 0)
+      body.writeUInt32LE(FUSE_KERNEL_MINOR_VERSION, 4)
+      this.write(req.channel, reply(req.unique, 0, body))
+      return
+    }
+    const minor = Math.min(kminor, FUSE_KERNEL_MINOR_VERSION)
+    let want = InitFlag.ASYNC_READ | InitFlag.ATOMIC_O_TRUNC | InitFlag.BIG_WRITES |
+      InitFlag.DO_READDIRPLUS | InitFlag.READDIRPLUS_AUTO | InitFlag.PARALLEL_DIROPS |
+      InitFlag.MAX_PAGES | InitFlag.CACHE_SYMLINKS | InitFlag.SETXATTR_EXT | InitFlag.INIT_EXT |
+      InitFlag.ASYNC_DIO | InitFlag.ABORT_ERROR
+    if (this.opts.passthrough && minor >= PASSTHROUGH_MINOR) want |= InitFlag.PASSTHROUGH
+    const flags = want & offered
+    const passthrough = (flags & InitFlag.PASSTHROUGH) !== 0n
+    const out = Buffer.alloc(INIT_OUT_SIZE)
+    out.writeUInt32LE(FUSE_KERNEL_VERSION, 0)
+    out.writeUInt32LE(minor, 4)
+    out.writeUInt32LE(maxReadahead, 8)
+    out.writeUInt32LE(Number(flags & 0xffffffffn), 12)
+    out.writeUInt16LE(64, 16) // max_background
+    out.writeUInt16LE(48, 18) // congestion_threshold
+    out.writeUInt32LE(MAX_WRITE, 20)
+    out.writeUInt32LE(1, 24) // time_gran: nanoseconds
+    out.writeUInt16LE(MAX_PAGES, 28)
+    out.writeUInt16LE(0, 30)
+    out.writeUInt32LE(Number(flags >> 32n), 32)
+    // max_stack_depth: backing files live on a plain filesystem (depth 0).
+    out.writeUInt32LE(passthrough ? 1 : 0, 36)
+    this.negotiated = { minor, flags, passthrough, maxWrite: MAX_WRITE }
+    this.opts.log.info({ protocol: `7.${minor}`, kernel: `7.${kminor}`, passthrough, maxWrite: MAX_WRITE, readers: this.fds.length }, 'FUSE session initialized')
+    this.write(req.channel, reply(req.unique, 0, out))
+    for (const w of this.initWaiters.splice(0)) w(this.negotiated)
+  }
+
+  private end (errno: number): void {
+    if (this.ended) return
+    this.ended = true
+    if (errno !== ENODEV && errno !== 0) this.opts.log.warn({ errno }, 'FUSE device read failed; session ends')
+    this.opts.onEnd(errno)
+  }
+}
+
+export { OUT_HEADER_SIZE }
