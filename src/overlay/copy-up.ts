@@ -164,6 +164,10 @@ export function copyAttributes (sys: Sys, src: string, st: Stats, dest: string):
   sys.lchown(dest, Number(st.uid), Number(st.gid))
   // After chown: chown clears setuid/setgid, and a root copy-up keeps them.
   if (!isLink) sys.chmod(dest, Number(st.mode) & 0o7777)
-  sys.lsetxattr(dest, ORIGIN_XATTR, encodeOrigin(st))
+  // The copy keeps the lower's inode number (recorded as its origin) unless
+  // the lower is a hardlink: its other names stay in the lower and keep that
+  // number, so the copy, now a separate file, shows its own (as the kernel
+  // without its index feature). Directories always keep it.
+  if ((Number(st.mode) & S_IFMT) === constants.S_IFDIR || st.nlink === 1n) sys.lsetxattr(dest, ORIGIN_XATTR, encodeOrigin(st))
   restoreTimes(sys, dest, st)
 }

@@ -10,8 +10,12 @@ export interface FileHandle {
   rel: string
   inUpper: boolean
   readonly writable: boolean
-  /** The inode number shown for the file, fixed at open (the name may go away). */
-  readonly ino: bigint
+  /**
+   * The inode number shown for the file, fixed at open (the name may go
+   * away); a copy-up that gives the file a new number (a lower hardlink)
+   * moves the handle onto it.
+   */
+  ino: bigint
 }
 
 /** The path of a handle whose file has no name any more: matches no real path. */

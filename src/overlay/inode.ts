@@ -5,6 +5,10 @@
  *   own inode number, and so does its copy in upper after copy-up (the copy
  *   carries the lower's dev:ino in the ORIGIN_XATTR provenance xattr, so the
  *   number survives renames and remounts).
+ * - Except the copy of a lower hardlink (a non-directory with nlink > 1):
+ *   copy-up separates it from its other names, which stay in the lower and
+ *   keep the lower number, so it gets no origin and shows its upper inode's
+ *   number (as the kernel without its index feature).
  * - Hardlinks made through the mount share the upper inode, hence the number.
  * - Two objects never share a number: when the layers span several
  *   filesystems, each filesystem gets a slot in the top bits (as the kernel's
