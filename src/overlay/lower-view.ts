@@ -99,7 +99,7 @@ function isOpaqueLowerDir (phys: string): boolean {
 
 function redirectOf (phys: string): string | undefined {
   const v = sys.lgetxattr(phys, REDIRECT_XATTR)
-  return v === undefined ? undefined : v.toString()
+  return v === undefined ? undefined : v.toString('latin1')
 }
 
 /** Resolves a redirect value against the parent dir's path, as the kernel does. */
