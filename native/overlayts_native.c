@@ -1,6 +1,6 @@
 // overlayts_native: syscalls Node's fs lacks (mknod, utimensat with
 // AT_SYMLINK_NOFOLLOW + UTIME_NOW/UTIME_OMIT, renameat2, copy-up data copy, cached reads,
-// fallocate, lseek for SEEK_DATA/SEEK_HOLE; the /dev/fuse device I/O is in fuse_dev.c).
+// fallocate, lseek for SEEK_DATA/SEEK_HOLE, l*xattr with byte names; the /dev/fuse device I/O is in fuse_dev.c).
 // Plain N-API, synchronous. Errors mimic Node's fs errors:
 //   err.code = 'ENOENT', err.errno = -2, err.syscall = 'mknod', err.path = '...', err.dest = '...'
 #ifndef _GNU_SOURCE
@@ -66,12 +66,14 @@ static napi_value make_errno_error (napi_env env, int err, const char *syscall_n
   napi_set_named_property(env, error, "code", code_v);
   napi_create_string_utf8(env, syscall_name, NAPI_AUTO_LENGTH, &v);
   napi_set_named_property(env, error, "syscall", v);
+  // path and dest as byte strings (one char per byte, the 'latin1' decoding),
+  // as the core names paths: any byte survives the round trip.
   if (path) {
-    napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &v);
+    napi_create_string_latin1(env, path, NAPI_AUTO_LENGTH, &v);
     napi_set_named_property(env, error, "path", v);
   }
   if (dest) {
-    napi_create_string_utf8(env, dest, NAPI_AUTO_LENGTH, &v);
+    napi_create_string_latin1(env, dest, NAPI_AUTO_LENGTH, &v);
     napi_set_named_property(env, error, "dest", v);
   }
   return error;
@@ -81,16 +83,19 @@ static void throw_errno (napi_env env, int err, const char *syscall_name, const 
   napi_throw(env, make_errno_error(env, err, syscall_name, path, dest));
 }
 
-// Returns a malloc'ed NUL-terminated path from a string or Buffer argument, or NULL (exception pending).
+// Returns a malloc'ed NUL-terminated path from a Buffer (its bytes) or a
+// string (read as a byte string: each char code one byte, as the core names
+// paths; chars above 255 are truncated, so callers pass Buffers), or NULL
+// (exception pending).
 static char * get_path (napi_env env, napi_value value, const char *name) {
   napi_valuetype type;
   napi_typeof(env, value, &type);
   if (type == napi_string) {
     size_t len = 0;
-    if (napi_get_value_string_utf8(env, value, NULL, 0, &len) != napi_ok) goto bad;
+    if (napi_get_value_string_latin1(env, value, NULL, 0, &len) != napi_ok) goto bad;
     char *buf = malloc(len + 1);
     if (buf == NULL) goto oom;
-    napi_get_value_string_utf8(env, value, buf, len + 1, &len);
+    napi_get_value_string_latin1(env, value, buf, len + 1, &len);
     if (strlen(buf) != len) {
       free(buf);
       goto nul;
@@ -400,6 +405,126 @@ static napi_value js_lseek (napi_env env, napi_callback_info info) {
   return result;
 }
 
+// Extended attributes, never following a symlink (the l* calls), with paths
+// and names as raw bytes (Buffers, or byte strings), so any name a layer
+// holds can be read, listed, set and removed:
+//   lgetxattr(path, name) -> Buffer, or null when the attribute is not set (ENODATA)
+//   llistxattr(path) -> Buffer: the raw NUL-separated list of names
+//   lsetxattr(path, name, value: Buffer, flags): flags XATTR_CREATE / XATTR_REPLACE go to the syscall
+//   lremovexattr(path, name)
+// The get/list buffers are sized by a first call of size 0; a value that grew
+// in between (ERANGE) is asked for again.
+#include <sys/xattr.h>
+
+static int get_bytes (napi_env env, napi_value value, const char *name, void **data, size_t *len) {
+  bool is_buffer = false;
+  napi_is_buffer(env, value, &is_buffer);
+  if (is_buffer) {
+    napi_get_buffer_info(env, value, data, len);
+    return 1;
+  }
+  bool is_typed = false;
+  napi_is_typedarray(env, value, &is_typed);
+  if (is_typed) {
+    napi_typedarray_type type;
+    size_t count, offset;
+    napi_value ab;
+    napi_get_typedarray_info(env, value, &type, &count, data, &ab, &offset);
+    if (type == napi_uint8_array || type == napi_int8_array || type == napi_uint8_clamped_array) {
+      *len = count;
+      return 1;
+    }
+  }
+  char msg[128];
+  snprintf(msg, sizeof(msg), "The \"%s\" argument must be an instance of Buffer or Uint8Array", name);
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+  return 0;
+}
+
+static napi_value js_lgetxattr (napi_env env, napi_callback_info info) {
+  napi_value argv[2], result = NULL;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  char *path = get_path(env, argv[0], "path");
+  if (path == NULL) return NULL;
+  char *name = get_path(env, argv[1], "name");
+  if (name == NULL) { free(path); return NULL; }
+  char *buf = NULL;
+  for (;;) {
+    ssize_t size = lgetxattr(path, name, NULL, 0);
+    if (size < 0) {
+      if (errno == ENODATA) napi_get_null(env, &result);
+      else throw_errno(env, errno, "lgetxattr", path, NULL);
+      break;
+    }
+    char *nbuf = realloc(buf, size > 0 ? (size_t) size : 1);
+    if (nbuf == NULL) { napi_throw_error(env, "ENOMEM", "out of memory"); break; }
+    buf = nbuf;
+    ssize_t n = lgetxattr(path, name, buf, (size_t) size);
+    if (n >= 0) { napi_create_buffer_copy(env, (size_t) n, buf, NULL, &result); break; }
+    if (errno == ERANGE) continue;
+    if (errno == ENODATA) napi_get_null(env, &result);
+    else throw_errno(env, errno, "lgetxattr", path, NULL);
+    break;
+  }
+  free(buf);
+  free(name);
+  free(path);
+  return result;
+}
+
+static napi_value js_llistxattr (napi_env env, napi_callback_info info) {
+  napi_value argv[1], result = NULL;
+  if (!get_args(env, info, 1, argv)) return NULL;
+  char *path = get_path(env, argv[0], "path");
+  if (path == NULL) return NULL;
+  char *buf = NULL;
+  for (;;) {
+    ssize_t size = llistxattr(path, NULL, 0);
+    if (size < 0) { throw_errno(env, errno, "llistxattr", path, NULL); break; }
+    char *nbuf = realloc(buf, size > 0 ? (size_t) size : 1);
+    if (nbuf == NULL) { napi_throw_error(env, "ENOMEM", "out of memory"); break; }
+    buf = nbuf;
+    ssize_t n = llistxattr(path, buf, (size_t) size);
+    if (n >= 0) { napi_create_buffer_copy(env, (size_t) n, buf, NULL, &result); break; }
+    if (errno == ERANGE) continue;
+    throw_errno(env, errno, "llistxattr", path, NULL);
+    break;
+  }
+  free(buf);
+  free(path);
+  return result;
+}
+
+static napi_value js_lsetxattr (napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  double flags;
+  void *value = NULL;
+  size_t len = 0;
+  if (!get_args(env, info, 4, argv)) return NULL;
+  if (!get_bytes(env, argv[2], "value", &value, &len) || !get_number(env, argv[3], "flags", &flags)) return NULL;
+  char *path = get_path(env, argv[0], "path");
+  if (path == NULL) return NULL;
+  char *name = get_path(env, argv[1], "name");
+  if (name == NULL) { free(path); return NULL; }
+  if (lsetxattr(path, name, len > 0 ? value : "", len, (int) flags) != 0) throw_errno(env, errno, "lsetxattr", path, NULL);
+  free(name);
+  free(path);
+  return NULL;
+}
+
+static napi_value js_lremovexattr (napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  char *path = get_path(env, argv[0], "path");
+  if (path == NULL) return NULL;
+  char *name = get_path(env, argv[1], "name");
+  if (name == NULL) { free(path); return NULL; }
+  if (lremovexattr(path, name) != 0) throw_errno(env, errno, "lremovexattr", path, NULL);
+  free(name);
+  free(path);
+  return NULL;
+}
+
 static void export_fn (napi_env env, napi_value exports, const char *name, napi_callback cb) {
   napi_value fn;
   napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
@@ -422,11 +547,17 @@ static napi_value init (napi_env env, napi_value exports) {
   export_fn(env, exports, "preadNowait", js_preadNowait);
   export_fn(env, exports, "fallocate", js_fallocate);
   export_fn(env, exports, "lseek", js_lseek);
+  export_fn(env, exports, "lgetxattr", js_lgetxattr);
+  export_fn(env, exports, "llistxattr", js_llistxattr);
+  export_fn(env, exports, "lsetxattr", js_lsetxattr);
+  export_fn(env, exports, "lremovexattr", js_lremovexattr);
   export_int(env, exports, "UTIME_NOW", UTIME_NOW);
   export_int(env, exports, "UTIME_OMIT", UTIME_OMIT);
   export_int(env, exports, "RENAME_NOREPLACE", RENAME_NOREPLACE);
   export_int(env, exports, "RENAME_EXCHANGE", RENAME_EXCHANGE);
   export_int(env, exports, "RENAME_WHITEOUT", RENAME_WHITEOUT);
+  export_int(env, exports, "XATTR_CREATE", XATTR_CREATE);
+  export_int(env, exports, "XATTR_REPLACE", XATTR_REPLACE);
   fuse_dev_register(env, exports);
   return exports;
 }

@@ -8,6 +8,11 @@
  * thread answers them in order. Data calls (copy, read, write, fsync) are
  * asynchronous so that a large copy-up or a slow disk never blocks other
  * requests.
+ *
+ * Paths are byte strings (each char code one byte, see ../bytes.ts): each
+ * becomes a Buffer of exactly those bytes before the syscall, and names and
+ * link targets read back are decoded the same way, so any name a layer holds
+ * (not only valid UTF-8) goes through unchanged.
  */
 import * as fs from 'node:fs'
 import { lgetxattr, llistxattr, lremovexattr, lsetxattr } from './xattr.js'
@@ -15,18 +20,28 @@ import * as native from './native.js'
 
 export type Stats = fs.BigIntStats
 
+/** A byte string path's bytes, for node:fs. */
+function b (p: string): Buffer { return Buffer.from(p, 'latin1') }
+
 /** lstat that answers undefined for a missing name (ENOENT or ENOTDIR). */
 function lstatOrUndefined (p: string): Stats | undefined {
   try {
-    return fs.lstatSync(p, { bigint: true, throwIfNoEntry: false })
+    return fs.lstatSync(b(p), { bigint: true, throwIfNoEntry: false })
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined
     throw e
   }
 }
 
+/** readdir with types; each Dirent's name is a byte string. */
 function readdirTyped (p: string): fs.Dirent[] {
-  return fs.readdirSync(p, { withFileTypes: true })
+  const entries = fs.readdirSync(b(p), { withFileTypes: true, encoding: 'buffer' }) as unknown as Array<{ name: Buffer | string }>
+  for (const e of entries) e.name = (e.name as Buffer).toString('latin1')
+  return entries as unknown as fs.Dirent[]
+}
+
+function readdirNames (p: string): string[] {
+  return fs.readdirSync(b(p), { encoding: 'buffer' }).map((n) => n.toString('latin1'))
 }
 
 function exists (p: string): boolean {
@@ -38,29 +53,29 @@ export const sys = {
   exists,
   fstat: (fd: number): Stats => fs.fstatSync(fd, { bigint: true }),
   readdir: readdirTyped,
-  readdirNames: (p: string): string[] => fs.readdirSync(p),
-  readlink: (p: string): string => fs.readlinkSync(p),
-  mkdir: (p: string, mode: number): void => fs.mkdirSync(p, { mode }),
-  rmdir: (p: string): void => fs.rmdirSync(p),
-  unlink: (p: string): void => fs.unlinkSync(p),
-  rename: (from: string, to: string): void => fs.renameSync(from, to),
+  readdirNames,
+  readlink: (p: string): string => fs.readlinkSync(b(p), { encoding: 'buffer' }).toString('latin1'),
+  mkdir: (p: string, mode: number): void => { fs.mkdirSync(b(p), { mode }) },
+  rmdir: (p: string): void => fs.rmdirSync(b(p)),
+  unlink: (p: string): void => fs.unlinkSync(b(p)),
+  rename: (from: string, to: string): void => fs.renameSync(b(from), b(to)),
   renameat2: native.renameat2,
-  symlink: (target: string, p: string): void => fs.symlinkSync(target, p),
-  link: (from: string, to: string): void => fs.linkSync(from, to),
+  symlink: (target: string, p: string): void => fs.symlinkSync(b(target), b(p)),
+  link: (from: string, to: string): void => fs.linkSync(b(from), b(to)),
   mknod: native.mknod,
-  lchown: (p: string, uid: number, gid: number): void => fs.lchownSync(p, uid, gid),
-  chmod: (p: string, mode: number): void => fs.chmodSync(p, mode),
+  lchown: (p: string, uid: number, gid: number): void => fs.lchownSync(b(p), uid, gid),
+  chmod: (p: string, mode: number): void => fs.chmodSync(b(p), mode),
   utimensat: native.utimensat,
-  truncate: (p: string, len: number): void => fs.truncateSync(p, len),
-  statfs: (p: string): fs.StatsFs => fs.statfsSync(p),
-  openSync: (p: string, flags: number, mode?: number): number => fs.openSync(p, flags, mode),
+  truncate: (p: string, len: number): void => fs.truncateSync(b(p), len),
+  statfs: (p: string): fs.StatsFs => fs.statfsSync(b(p)),
+  openSync: (p: string, flags: number, mode?: number): number => fs.openSync(b(p), flags, mode),
   closeSync: (fd: number): void => fs.closeSync(fd),
   writeSync: (fd: number, buf: Buffer, len: number, pos: number): number => fs.writeSync(fd, buf, 0, len, pos),
   fchown: (fd: number, uid: number, gid: number): void => fs.fchownSync(fd, uid, gid),
   fchmod: (fd: number, mode: number): void => fs.fchmodSync(fd, mode),
   fallocate: native.fallocate,
   lseek: native.lseek,
-  rmTree: (p: string): Promise<void> => fs.promises.rm(p, { recursive: true, force: true }),
+  rmTree: (p: string): Promise<void> => fs.promises.rm(b(p), { recursive: true, force: true }),
 
   lgetxattr,
   llistxattr,

@@ -1,7 +1,11 @@
 /**
  * Typed wrapper around the project's own N-API addon (native/overlayts_native.c):
  * the syscalls Node's fs lacks. All calls are synchronous and throw Node-style
- * errno errors (code 'ENOENT', errno -2, syscall, path[, dest]).
+ * errno errors (code 'ENOENT', errno -2, syscall, path[, dest]; path and dest
+ * as byte strings).
+ *
+ * Paths are byte strings (each char code one byte, see src/overlay/bytes.ts):
+ * they cross into the addon as Buffers of exactly those bytes.
  *
  * The addon is loaded from <repo>/native/build/Release/overlayts_native.node,
  * where <repo> is the nearest ancestor directory holding package.json; that
@@ -13,10 +17,14 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 interface NativeBinding {
-  mknod(path: string, mode: number, rdev: number): void
-  utimensat(path: string, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void
-  renameat2(oldPath: string, newPath: string, flags: number): void
-  copyData(src: string, dst: string): Promise<void>
+  mknod(path: Buffer, mode: number, rdev: number): void
+  utimensat(path: Buffer, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void
+  renameat2(oldPath: Buffer, newPath: Buffer, flags: number): void
+  copyData(src: Buffer, dst: Buffer): Promise<void>
+  lgetxattr(path: Buffer, name: Buffer): Buffer | null
+  llistxattr(path: Buffer): Buffer
+  lsetxattr(path: Buffer, name: Buffer, value: Uint8Array, flags: number): void
+  lremovexattr(path: Buffer, name: Buffer): void
   preadNowait(fd: number, buf: Buffer, len: number, pos: number): number
   fallocate(fd: number, mode: number, offset: number, length: number): void
   lseek(fd: number, offset: number, whence: number): number
@@ -25,7 +33,12 @@ interface NativeBinding {
   readonly RENAME_NOREPLACE: number
   readonly RENAME_EXCHANGE: number
   readonly RENAME_WHITEOUT: number
+  readonly XATTR_CREATE: number
+  readonly XATTR_REPLACE: number
 }
+
+/** A byte string's bytes. */
+function b (s: string): Buffer { return Buffer.from(s, 'latin1') }
 
 const ADDON = join('native', 'build', 'Release', 'overlayts_native.node')
 
@@ -53,7 +66,7 @@ const binding = load()
 
 /** mknod(2). `mode` includes the S_IF* type bits; an overlay whiteout is S_IFCHR with rdev 0. */
 export function mknod (path: string, mode: number, rdev: number): void {
-  binding.mknod(path, mode, rdev)
+  binding.mknod(b(path), mode, rdev)
 }
 
 /**
@@ -61,12 +74,12 @@ export function mknod (path: string, mode: number, rdev: number): void {
  * A nsec of UTIME_NOW or UTIME_OMIT is passed through unchanged.
  */
 export function utimensat (path: string, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void {
-  binding.utimensat(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec)
+  binding.utimensat(b(path), atimeSec, atimeNsec, mtimeSec, mtimeNsec)
 }
 
 /** renameat2(2); flags: RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT (or 0). */
 export function renameat2 (oldPath: string, newPath: string, flags: number): void {
-  binding.renameat2(oldPath, newPath, flags)
+  binding.renameat2(b(oldPath), b(newPath), flags)
 }
 
 export const UTIME_NOW: number = binding.UTIME_NOW
@@ -74,6 +87,28 @@ export const UTIME_OMIT: number = binding.UTIME_OMIT
 export const RENAME_NOREPLACE: number = binding.RENAME_NOREPLACE
 export const RENAME_EXCHANGE: number = binding.RENAME_EXCHANGE
 export const RENAME_WHITEOUT: number = binding.RENAME_WHITEOUT
+export const XATTR_CREATE: number = binding.XATTR_CREATE
+export const XATTR_REPLACE: number = binding.XATTR_REPLACE
+
+/** lgetxattr(2): the value, or null when the attribute is not set (ENODATA). */
+export function lgetxattr (path: string, name: string): Buffer | null {
+  return binding.lgetxattr(b(path), b(name))
+}
+
+/** llistxattr(2): the raw list, each name followed by a NUL. */
+export function llistxattr (path: string): Buffer {
+  return binding.llistxattr(b(path))
+}
+
+/** lsetxattr(2); flags XATTR_CREATE / XATTR_REPLACE (or 0) go to the syscall. */
+export function lsetxattr (path: string, name: string, value: Uint8Array, flags: number): void {
+  binding.lsetxattr(b(path), b(name), value, flags)
+}
+
+/** lremovexattr(2). */
+export function lremovexattr (path: string, name: string): void {
+  binding.lremovexattr(b(path), b(name))
+}
 
 /**
  * Copies a regular file's data into a new file `dst` (mode 0600, must not
@@ -81,7 +116,7 @@ export const RENAME_WHITEOUT: number = binding.RENAME_WHITEOUT
  * segments (sparse files stay sparse), then fsync. On failure `dst` is removed.
  */
 export function copyData (src: string, dst: string): Promise<void> {
-  return binding.copyData(src, dst)
+  return binding.copyData(b(src), b(dst))
 }
 
 /**
