@@ -9,6 +9,7 @@
 import type { Logger } from 'pino'
 import { mountFuse } from '../fuse/mount.js'
 import { LowerIndex } from '../index/lower-index.js'
+import { displayPath } from '../overlay/bytes.js'
 import { Overlay } from '../overlay/overlay.js'
 import { openStack, prepareWork } from '../overlay/stack.js'
 import { indexPath } from './index-path.js'
@@ -44,7 +45,8 @@ export async function runDaemon (o: DaemonOptions): Promise<number> {
     o.ready?.(e as Error)
     throw e
   }
-  const layers = { lowerdir: overlay.stack.lowers.map((l) => l.root), upperdir: overlay.stack.upper?.root, workdir: overlay.stack.workdir }
+  const shown = (p: string | undefined): string | undefined => p === undefined ? undefined : displayPath(p)
+  const layers = { lowerdir: overlay.stack.lowers.map((l) => displayPath(l.root)), upperdir: shown(overlay.stack.upper?.root), workdir: shown(overlay.stack.workdir) }
 
   let finish: (code: number) => void = () => {}
   const done = new Promise<number>((resolve) => { finish = resolve })
@@ -73,7 +75,7 @@ export async function runDaemon (o: DaemonOptions): Promise<number> {
     throw err
   }
   writePidFile(o.merged)
-  log.info({ merged: o.merged, ...layers, readOnly: overlay.readOnly }, 'mounted')
+  log.info({ merged: o.merged, ...layers, readOnly: overlay.readOnly, ...mount.details }, 'mounted')
   o.ready?.(null)
 
   // On a signal, unmount; if files are still open there (EBUSY), detach the

@@ -10,6 +10,7 @@ import * as path from 'node:path'
 import Database from 'better-sqlite3'
 import type { Layer } from '../overlay/layers.js'
 import { joinRel } from '../overlay/layers.js'
+import { displayPath } from '../overlay/bytes.js'
 import { ScanLowerView } from '../overlay/lower-view.js'
 import type { LowerEntry } from '../overlay/lower-view.js'
 import { SCHEMA_VERSION, stackFingerprint, stackIdentity } from './fingerprint.js'
@@ -85,7 +86,7 @@ export function buildIndex (dbPath: string, lowers: readonly Layer[], onProgress
     writeMeta(db, 'identity', stackIdentity(lowers))
     writeMeta(db, 'fingerprint', fingerprint)
     writeMeta(db, 'entries', String(count))
-    writeMeta(db, 'layers', JSON.stringify(lowers.map((l) => l.root)))
+    writeMeta(db, 'layers', JSON.stringify(lowers.map((l) => displayPath(l.root))))
     writeMeta(db, 'complete', '1')
   } catch (e) {
     db.close()

@@ -1,8 +1,9 @@
 /**
  * Identity and fingerprint of a stack of lower layers.
  *
- * identity: each layer's path, device and root inode, in order: a layer
- * added, removed, replaced or reordered changes it.
+ * identity: each layer's path, device, root inode and whiteout form, in
+ * order: a layer added, removed, replaced or reordered, or read in another
+ * form (`whiteouts=`, layer-form.ts), changes it.
  * fingerprint: a hash over every directory of every layer (path, inode,
  * ctime, mtime). Adding, removing or renaming an entry anywhere changes its
  * directory's mtime and ctime, and so do changes to a directory's own
@@ -10,17 +11,22 @@
  * different fingerprint. Files are not hashed: the index never serves a
  * file's attributes, it re-reads them (one lstat) on every lookup, and
  * notices there when a file is gone or changed type.
+ *
+ * Layer roots and names are byte strings (src/overlay/bytes.ts), hashed as
+ * their bytes.
  */
 import { createHash } from 'node:crypto'
 import * as fs from 'node:fs'
 import type { Layer } from '../overlay/layers.js'
 
-export const SCHEMA_VERSION = 2
+/** 3: paths stored as byte strings (one char per byte), not UTF-8 decoded. */
+export const SCHEMA_VERSION = 3
 
 export function stackIdentity (lowers: readonly Layer[]): string {
   const h = createHash('sha256')
   h.update(`overlayts-index v${SCHEMA_VERSION}\n`)
-  for (const l of lowers) h.update(`${l.root}\0${l.dev}\0${l.ino}\n`)
+  for (const l of lowers) h.update(`${l.root}\0${l.dev}\0${l.ino}\n`, 'latin1')
+  h.update(`whiteouts ${lowers.map((l) => l.whiteouts ?? 'oci').join(' ')}\n`)
   return h.digest('hex')
 }
 
@@ -29,13 +35,14 @@ export function stackFingerprint (lowers: readonly Layer[]): string {
   for (const l of lowers) {
     h.update(`layer ${l.index}\n`)
     const walk = (rel: string, phys: string): void => {
-      const st = fs.lstatSync(phys, { bigint: true })
-      h.update(`${rel}\0${st.ino}\0${st.ctimeNs}\0${st.mtimeNs}\n`)
-      const entries = fs.readdirSync(phys, { withFileTypes: true })
-      entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-      for (const e of entries) {
-        if (e.isDirectory()) walk(rel === '' ? e.name : rel + '/' + e.name, phys + '/' + e.name)
+      const st = fs.lstatSync(Buffer.from(phys, 'latin1'), { bigint: true })
+      h.update(`${rel}\0${st.ino}\0${st.ctimeNs}\0${st.mtimeNs}\n`, 'latin1')
+      const dirs: string[] = []
+      for (const e of fs.readdirSync(Buffer.from(phys, 'latin1'), { withFileTypes: true, encoding: 'buffer' })) {
+        if (e.isDirectory()) dirs.push((e.name as unknown as Buffer).toString('latin1'))
       }
+      dirs.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+      for (const name of dirs) walk(rel === '' ? name : rel + '/' + name, phys + '/' + name)
     }
     walk('', l.root)
   }

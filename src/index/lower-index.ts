@@ -15,6 +15,7 @@
  */
 import { Worker } from 'node:worker_threads'
 import type { Logger } from 'pino'
+import { displayPath } from '../overlay/bytes.js'
 import type { Layer } from '../overlay/layers.js'
 import type { ListedEntry, LowerEntry, LowerView } from '../overlay/lower-view.js'
 import { ScanLowerView } from '../overlay/lower-view.js'
@@ -38,7 +39,7 @@ export class LowerIndex implements LowerView {
     this.ready = new Promise((resolve) => {
       const started = Date.now()
       const worker = new Worker(new URL('./worker.js', import.meta.url), {
-        workerData: { dbPath, lowers: lowers.map((l) => ({ root: l.root, index: l.index, dev: String(l.dev), ino: String(l.ino) })) }
+        workerData: { dbPath, lowers: lowers.map((l) => ({ root: l.root, index: l.index, dev: String(l.dev), ino: String(l.ino), whiteouts: l.whiteouts })) }
       })
       this.worker = worker
       worker.unref()
@@ -73,7 +74,7 @@ export class LowerIndex implements LowerView {
     if (this.stale) return
     this.stale = true
     this.current = scan
-    this.log.warn({ index: this.dbPath, path }, 'lookup index disagrees with a lower layer (changed while unmounted?); scanning layers from now on')
+    this.log.warn({ index: this.dbPath, path: displayPath(path) }, 'lookup index disagrees with a lower layer (changed while unmounted?); scanning layers from now on')
   }
 
   lookup (rel: string): LowerEntry | null { return this.current.lookup(rel) }

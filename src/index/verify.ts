@@ -6,6 +6,7 @@
 import Database from 'better-sqlite3'
 import type { Layer } from '../overlay/layers.js'
 import { joinRel } from '../overlay/layers.js'
+import { displayPath } from '../overlay/bytes.js'
 import { ScanLowerView } from '../overlay/lower-view.js'
 import { encodeDirs } from './schema.js'
 
@@ -27,7 +28,7 @@ export function verifyIndexDeep (dbPath: string, lowers: readonly Layer[], maxPr
       if (e === null) return false
       const want = `${e.layer} ${e.rel} ${Number(e.stat.mode) & S_IFMT} ${e.dirs === undefined ? '-' : encodeDirs(e.dirs)}`
       const have = row === undefined ? 'no row' : `${row.layer} ${row.rel ?? p} ${row.type} ${row.dirs ?? '-'}`
-      if (want !== have && problems.length < maxProblems) problems.push(`/${p}: layers say ${JSON.stringify(want)}, index says ${JSON.stringify(have)}`)
+      if (want !== have && problems.length < maxProblems) problems.push(`/${displayPath(p)}: layers say "${displayPath(want)}", index says "${displayPath(have)}"`)
       return e.dirs !== undefined
     }
     const stack = ['']

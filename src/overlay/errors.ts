@@ -3,8 +3,12 @@
  * merged path it concerns. The FUSE layer turns it into a negative errno; the
  * CLI prints its message. Keeping the errno symbolic ('ENOENT') rather than
  * numeric keeps the core free of platform tables.
+ *
+ * `path` is the merged path as the core holds it, a byte string (bytes.ts);
+ * the message shows it through displayPath, readable and unambiguous.
  */
 import { constants } from 'node:os'
+import { displayPath } from './bytes.js'
 
 export type ErrnoCode = keyof typeof constants.errno
 
@@ -18,7 +22,7 @@ export class FsError extends Error {
     // than the lookup that found ENOENT.
     const limit = Error.stackTraceLimit
     Error.stackTraceLimit = 0
-    super(`${code}: ${syscall ? syscall + ' ' : ''}${path}${detail ? ` (${detail})` : ''}`)
+    super(`${code}: ${syscall ? syscall + ' ' : ''}${displayPath(path)}${detail ? ` (${detail})` : ''}`)
     Error.stackTraceLimit = limit
     this.name = 'FsError'
     this.code = code

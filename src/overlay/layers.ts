@@ -8,15 +8,22 @@
  * different filesystems (see inode.ts).
  */
 import * as path from 'node:path'
+import type { WhiteoutForm } from './layer-form.js'
 
 export interface Layer {
-  /** Absolute path of the layer root. */
+  /** Absolute path of the layer root, a byte string (bytes.ts). */
   readonly root: string
   readonly role: 'upper' | 'lower'
   /** Position among the lowers (0 = top); -1 for the upper layer. */
   readonly index: number
   readonly dev: bigint
   readonly ino: bigint
+  /**
+   * Lowers: the form of the layer's whiteouts (see layer-form.ts). In `kernel`
+   * form `.wh.*` names are plain names; `oci` (and, for a layer made without
+   * a decision, undefined) reads `.wh.*` files as markers.
+   */
+  readonly whiteouts?: WhiteoutForm
 }
 
 export interface LayerStack {

@@ -65,7 +65,7 @@ export function xattrNameOnDisk (name: string): string | 'EINVAL' | 'EOPNOTSUPP'
   if (!name.startsWith(OVERLAY_XATTR_PREFIX)) return name
   if (name.length === OVERLAY_XATTR_PREFIX.length) return 'EINVAL'
   const escaped = OVERLAY_XATTR_PREFIX + ESCAPE + name.slice(OVERLAY_XATTR_PREFIX.length)
-  return Buffer.byteLength(escaped) > XATTR_NAME_MAX ? 'EOPNOTSUPP' : escaped
+  return escaped.length > XATTR_NAME_MAX ? 'EOPNOTSUPP' : escaped
 }
 
 /** How an xattr found in a layer shows through the mount: undefined when it is the overlay's own. */

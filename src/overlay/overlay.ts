@@ -525,10 +525,10 @@ export class Overlay {
    */
   private markMovedDir (dir: Node, sameParent: boolean, dstParent: Node): void {
     if (dir.lowerRel !== undefined) {
-      const existing = this.sys.lgetxattr(dir.phys, REDIRECT_XATTR)?.toString()
+      const existing = this.sys.lgetxattr(dir.phys, REDIRECT_XATTR)?.toString('latin1')
       if (existing !== undefined && (sameParent || existing.startsWith('/'))) return
       const value = sameParent ? baseOf(dir.rel) : '/' + dir.lowerRel
-      this.sys.lsetxattr(dir.phys, REDIRECT_XATTR, Buffer.from(value))
+      this.sys.lsetxattr(dir.phys, REDIRECT_XATTR, Buffer.from(value, 'latin1'))
     } else if (!dir.opaque && dstParent.lowerRel !== undefined) {
       this.sys.lsetxattr(dir.phys, OPAQUE_XATTR, Buffer.from('y'))
     }

@@ -2,9 +2,12 @@
  * Merged paths as the core handles them: relative, '' for the root, no '.'
  * or '..' components, no empty components, each name at most NAME_MAX bytes.
  * Anything else is refused before a layer is touched, so no name can reach
- * outside a layer root.
+ * outside a layer root. Paths are byte strings (see bytes.ts): a name's
+ * length is its byte count.
  */
 import { FsError } from './errors.js'
+
+export { displayPath } from './bytes.js'
 
 export const NAME_MAX = 255
 
@@ -20,5 +23,5 @@ export function checkName (name: string, forPath: string): void {
   if (name === '' || name === '.' || name === '..' || name.includes('\0')) {
     throw new FsError('EINVAL', forPath, 'lookup', 'invalid name')
   }
-  if (Buffer.byteLength(name) > NAME_MAX) throw new FsError('ENAMETOOLONG', forPath, 'lookup')
+  if (name.length > NAME_MAX) throw new FsError('ENAMETOOLONG', forPath, 'lookup')
 }

@@ -154,7 +154,7 @@ export class Resolver {
           // An absolute redirect is looked up from the root of the lowers even
           // when the parent has no lower part (the kernel switches to the
           // root's lower stack); any other lookup goes through the parent's.
-          const redirect = sys.lgetxattr(phys, REDIRECT_XATTR)?.toString()
+          const redirect = sys.lgetxattr(phys, REDIRECT_XATTR)?.toString('latin1')
           let target: string | undefined
           if (redirect !== undefined && redirect.startsWith('/')) target = redirectTarget('', redirect)
           else if (parent.lowerRel !== undefined) target = redirect === undefined ? joinRel(parent.lowerRel, name) : redirectTarget(parent.lowerRel, redirect)

@@ -5,9 +5,16 @@
  * and work given together and on one filesystem, no directory twice, upper
  * and work outside every lower, outside each other and outside the mount.
  * Each failure is one StackError naming the path.
+ *
+ * The paths come in as ordinary (UTF-8) strings, from argv or mount(8); the
+ * stack holds them as byte strings (see bytes.ts), the form every path in the
+ * core takes. This is the one place they are converted.
  */
 import * as fs from 'node:fs'
 import * as path from 'node:path'
+import { bytesOfString, displayPath, utf8ToBytes } from './bytes.js'
+import type { WhiteoutOption } from './layer-form.js'
+import { whiteoutFormOf } from './layer-form.js'
 import type { Layer, LayerStack } from './layers.js'
 import { isWithin } from './layers.js'
 
@@ -19,22 +26,26 @@ export class StackError extends Error {
 }
 
 export interface StackSpec {
+  /** Ordinary UTF-8 strings, as given on the command line. */
   readonly lowers: readonly string[]
   readonly upper?: string | undefined
   readonly workdir?: string | undefined
   /** The mountpoint; omitted when the stack is only inspected (index commands). */
   readonly merged?: string | undefined
+  /** How the lowers' whiteouts are read (layer-form.ts); default `auto`, decided per layer. */
+  readonly whiteouts?: WhiteoutOption | undefined
 }
 
+/** The real path of `p` (a UTF-8 string), as a byte string, and its stat. */
 function realDir (what: string, p: string): { real: string, st: fs.BigIntStats } {
   let real: string
   try {
-    real = fs.realpathSync(p)
+    real = fs.realpathSync(Buffer.from(utf8ToBytes(p), 'latin1'), { encoding: 'buffer' }).toString('latin1')
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
     throw new StackError(`${what} ${p}: ${code === 'ENOENT' ? 'no such directory' : `cannot be resolved (${code})`}`, p)
   }
-  const st = fs.statSync(real, { bigint: true })
+  const st = fs.statSync(bytesOfString(real), { bigint: true })
   if (!st.isDirectory()) throw new StackError(`${what} ${p}: not a directory`, p)
   return { real, st }
 }
@@ -57,7 +68,7 @@ export function openStack (spec: StackSpec): LayerStack {
     // The daemon reads layers by path: a layer under the mount, or the mount
     // inside a layer, would send the daemon's own reads back to itself.
     if (merged !== undefined && (isWithin(real, merged) || isWithin(merged, real))) throw new StackError(`lowerdir ${given}: overlaps the mountpoint ${spec.merged}`, given)
-    return { root: real, role: 'lower', index, dev: st.dev, ino: st.ino }
+    return { root: real, role: 'lower', index, dev: st.dev, ino: st.ino, whiteouts: whiteoutFormOf(real, spec.whiteouts ?? 'auto') }
   })
   let upper: Layer | undefined
   let work: string | undefined
@@ -69,7 +80,7 @@ export function openStack (spec: StackSpec): LayerStack {
     note('workdir', w.real, spec.workdir)
     for (const [what, given, real] of [['upperdir', spec.upper, u.real], ['workdir', spec.workdir, w.real]] as const) {
       for (const l of lowers) {
-        if (isWithin(real, l.root)) throw new StackError(`${what} ${given}: inside lowerdir ${l.root}`, given)
+        if (isWithin(real, l.root)) throw new StackError(`${what} ${given}: inside lowerdir ${displayPath(l.root)}`, given)
       }
       if (merged !== undefined && (isWithin(real, merged) || isWithin(merged, real))) throw new StackError(`${what} ${given}: overlaps the mountpoint ${spec.merged}`, given)
     }
@@ -90,10 +101,11 @@ export function openStack (spec: StackSpec): LayerStack {
  */
 export async function prepareWork (stack: LayerStack): Promise<void> {
   if (stack.work === undefined) return
-  await fs.promises.mkdir(stack.work, { mode: 0 }).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'EEXIST') throw e })
-  const st = await fs.promises.lstat(stack.work)
-  if (!st.isDirectory()) throw new StackError(`workdir ${stack.workdir}: ${stack.work} is not a directory`, stack.work)
-  for (const name of await fs.promises.readdir(stack.work)) {
-    await fs.promises.rm(path.join(stack.work, name), { recursive: true, force: true })
+  const work = bytesOfString(stack.work)
+  await fs.promises.mkdir(work, { mode: 0 }).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'EEXIST') throw e })
+  const st = await fs.promises.lstat(work)
+  if (!st.isDirectory()) throw new StackError(`workdir ${displayPath(stack.workdir ?? '')}: ${displayPath(stack.work)} is not a directory`, stack.work)
+  for (const name of await fs.promises.readdir(work, { encoding: 'buffer' })) {
+    await fs.promises.rm(Buffer.concat([work, Buffer.from('/'), name]), { recursive: true, force: true })
   }
 }

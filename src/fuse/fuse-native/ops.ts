@@ -11,9 +11,17 @@
  * thread waits on each request, so an unanswered one would hang its caller.
  * An exception that is not an FsError (a bug) is answered with EIO and logged
  * at error level with its stack; the daemon keeps serving.
+ *
+ * Names: libfuse hands over and takes back UTF-8 strings, while the core holds
+ * byte strings (src/overlay/bytes.ts). Paths, names, symlink targets and
+ * xattr names are converted on the way in, and listing names, link targets
+ * and xattr names on the way out. A name that is not valid UTF-8 cannot
+ * cross this binding intact (it shows with U+FFFD): a limit of this
+ * transport; the default kernel transport passes any byte.
  */
 import type Fuse from 'fuse-native'
 import type { Logger } from 'pino'
+import { bytesToUtf8, displayPath, utf8ToBytes } from '../../overlay/bytes.js'
 import { FsError, toFsError } from '../../overlay/errors.js'
 import type { Attr, Caller, DirEntry, Overlay } from '../../overlay/overlay.js'
 import { toRel } from '../../overlay/paths.js'
@@ -74,13 +82,13 @@ export function makeOperations (overlay: Overlay, opts: OpsOptions): Fuse.Operat
   /** Runs `fn` and answers `reply(0, value)` or `reply(-errno)`. */
   function run<T> (op: string, path: string, fn: () => T | Promise<T>, reply: (err: Errno, value?: T) => void): void {
     const fail = (e: unknown): void => {
-      const err = toFsError(e, path)
+      const err = toFsError(e, utf8ToBytes(path))
       if (!(e instanceof FsError) && err.code === 'EIO') {
-        log.error({ op, path, errno: err.code, err: e }, 'operation failed unexpectedly')
+        log.error({ op, path: displayPath(err.path), errno: err.code, err: e }, 'operation failed unexpectedly')
       } else if (!ROUTINE.has(err.code)) {
-        log.warn({ op, path, errno: err.code }, 'operation failed')
+        log.warn({ op, path: displayPath(err.path), errno: err.code }, 'operation failed')
       } else if (traceOps) {
-        log.debug({ op, path, errno: err.code }, 'op')
+        log.debug({ op, path: displayPath(err.path), errno: err.code }, 'op')
       }
       reply(-err.errno)
     }
@@ -101,6 +109,9 @@ export function makeOperations (overlay: Overlay, opts: OpsOptions): Fuse.Operat
     run(op, path, fn, (err, n) => reply(err !== 0 ? err : (n ?? 0)))
   }
 
+  /** A libfuse path (UTF-8) as the core's merged path (a byte string). */
+  const rel = (fusePath: string): string => toRel(utf8ToBytes(fusePath))
+
   const statOf = (a: Attr): Fuse.StatInput => ({ ...a, dev: 0 })
   // readdir's entries carry only what libfuse puts in a dirent: inode number and type.
   const direntStat = (e: DirEntry): Fuse.StatInput => ({
@@ -113,26 +124,26 @@ export function makeOperations (overlay: Overlay, opts: OpsOptions): Fuse.Operat
       run('getattr', path, () => {
         if (detached.has(path)) {
           const fh = detached.handle(path)
-          if (fh === undefined) throw new FsError('ENOENT', path, 'getattr')
+          if (fh === undefined) throw new FsError('ENOENT', utf8ToBytes(path), 'getattr')
           return statOf(overlay.fgetattr(fh))
         }
-        return statOf(overlay.getattr(toRel(path)))
+        return statOf(overlay.getattr(rel(path)))
       }, cb)
     },
     fgetattr (_ctx, path, fh, cb) { run('fgetattr', fhPath(path), () => statOf(overlay.fgetattr(fh)), cb) },
-    access (_ctx, path, mode, cb) { run('access', path, () => overlay.access(toRel(path), mode), (e) => cb(e)) },
-    readlink (_ctx, path, cb) { run('readlink', path, () => overlay.readlink(toRel(path)), cb) },
+    access (_ctx, path, mode, cb) { run('access', path, () => overlay.access(rel(path), mode), (e) => cb(e)) },
+    readlink (_ctx, path, cb) { run('readlink', path, () => bytesToUtf8(overlay.readlink(rel(path))), cb) },
     readdir (_ctx, path, cb) {
       // A directory removed while open lists as empty, as on any local filesystem.
       if (path === null) { cb(0, [], []); return }
-      run('readdir', path, () => overlay.readdir(toRel(path)), (err, entries) => {
+      run('readdir', path, () => overlay.readdir(rel(path)), (err, entries) => {
         if (err !== 0 || entries === undefined) return cb(err)
-        cb(0, entries.map((e) => e.name), entries.map((e) => direntStat(e)))
+        cb(0, entries.map((e) => bytesToUtf8(e.name)), entries.map((e) => direntStat(e)))
       })
     },
     statfs (_ctx, path, cb) { run('statfs', path, () => overlay.statfs(), cb) },
-    open (_ctx, path, flags, cb) { run('open', path, () => overlay.open(toRel(path), flags), cb) },
-    create (ctx, path, mode, flags, cb) { run('create', path, () => overlay.create(toRel(path), mode, flags, caller(ctx)), cb) },
+    open (_ctx, path, flags, cb) { run('open', path, () => overlay.open(rel(path), flags), cb) },
+    create (ctx, path, mode, flags, cb) { run('create', path, () => overlay.create(rel(path), mode, flags, caller(ctx)), cb) },
     read (_ctx, path, fh, buf, len, offset, cb) {
       ioStats?.count('read', len)
       runCount('read', fhPath(path), () => overlay.read(fh, buf, len, offset), cb)
@@ -146,40 +157,40 @@ export function makeOperations (overlay: Overlay, opts: OpsOptions): Fuse.Operat
       run('release', fhPath(path), () => overlay.release(fh), (e) => cb(e))
     },
     fsync (_ctx, path, datasync, fh, cb) { run('fsync', fhPath(path), () => overlay.fsync(fh, datasync !== 0), (e) => cb(e)) },
-    truncate (ctx, path, size, cb) { run('truncate', path, () => overlay.truncate(toRel(path), size, caller(ctx)), (e) => cb(e)) },
+    truncate (ctx, path, size, cb) { run('truncate', path, () => overlay.truncate(rel(path), size, caller(ctx)), (e) => cb(e)) },
     ftruncate (ctx, path, fh, size, cb) { run('ftruncate', fhPath(path), () => overlay.ftruncate(fh, size, caller(ctx)), (e) => cb(e)) },
-    chmod (_ctx, path, mode, cb) { run('chmod', path, () => overlay.chmod(toRel(path), mode), (e) => cb(e)) },
-    chown (_ctx, path, uid, gid, cb) { run('chown', path, () => overlay.chown(toRel(path), uid, gid), (e) => cb(e)) },
-    utimens (_ctx, path, atime, mtime, cb) { run('utimens', path, () => overlay.utimens(toRel(path), atime, mtime), (e) => cb(e)) },
-    mknod (ctx, path, mode, rdev, cb) { run('mknod', path, () => overlay.mknod(toRel(path), mode, rdev, caller(ctx)), (e) => cb(e)) },
-    mkdir (ctx, path, mode, cb) { run('mkdir', path, () => overlay.mkdir(toRel(path), mode, caller(ctx)), (e) => cb(e)) },
-    symlink (ctx, target, linkpath, cb) { run('symlink', linkpath, () => overlay.symlink(target, toRel(linkpath), caller(ctx)), (e) => cb(e)) },
-    link (_ctx, src, dest, cb) { run('link', dest, () => overlay.link(toRel(src), toRel(dest)), (e) => cb(e)) },
+    chmod (_ctx, path, mode, cb) { run('chmod', path, () => overlay.chmod(rel(path), mode), (e) => cb(e)) },
+    chown (_ctx, path, uid, gid, cb) { run('chown', path, () => overlay.chown(rel(path), uid, gid), (e) => cb(e)) },
+    utimens (_ctx, path, atime, mtime, cb) { run('utimens', path, () => overlay.utimens(rel(path), atime, mtime), (e) => cb(e)) },
+    mknod (ctx, path, mode, rdev, cb) { run('mknod', path, () => overlay.mknod(rel(path), mode, rdev, caller(ctx)), (e) => cb(e)) },
+    mkdir (ctx, path, mode, cb) { run('mkdir', path, () => overlay.mkdir(rel(path), mode, caller(ctx)), (e) => cb(e)) },
+    symlink (ctx, target, linkpath, cb) { run('symlink', linkpath, () => overlay.symlink(utf8ToBytes(target), rel(linkpath), caller(ctx)), (e) => cb(e)) },
+    link (_ctx, src, dest, cb) { run('link', dest, () => overlay.link(rel(src), rel(dest)), (e) => cb(e)) },
     unlink (_ctx, path, cb) {
       if (detached.has(path)) { detached.remove(path); cb(0); return }
-      run('unlink', path, () => overlay.unlink(toRel(path)), (e) => cb(e))
+      run('unlink', path, () => overlay.unlink(rel(path)), (e) => cb(e))
     },
-    rmdir (_ctx, path, cb) { run('rmdir', path, () => overlay.rmdir(toRel(path)), (e) => cb(e)) },
+    rmdir (_ctx, path, cb) { run('rmdir', path, () => overlay.rmdir(rel(path)), (e) => cb(e)) },
     rename (_ctx, src, dest, cb) {
       if (DetachedFiles.isHiddenName(dest)) {
         // libfuse hiding a file unlinked while open (see DetachedFiles).
         run('unlink', src, async () => {
-          const rel = toRel(src)
-          await overlay.unlink(rel)
-          detached.add(dest, overlay.detachHandles(rel))
+          const r = rel(src)
+          await overlay.unlink(r)
+          detached.add(dest, overlay.detachHandles(r))
         }, (e) => cb(e))
         return
       }
-      run('rename', src, () => overlay.rename(toRel(src), toRel(dest)), (e) => cb(e))
+      run('rename', src, () => overlay.rename(rel(src), rel(dest)), (e) => cb(e))
     },
-    getxattr (_ctx, path, name, _position, cb) { run('getxattr', path, () => overlay.getxattr(toRel(path), name), cb) },
-    listxattr (_ctx, path, cb) { run('listxattr', path, () => overlay.listxattr(toRel(path)), cb) },
+    getxattr (_ctx, path, name, _position, cb) { run('getxattr', path, () => overlay.getxattr(rel(path), utf8ToBytes(name)), cb) },
+    listxattr (_ctx, path, cb) { run('listxattr', path, () => overlay.listxattr(rel(path)).map(bytesToUtf8), cb) },
     setxattr (_ctx, path, name, value, _position, flags, cb) {
       // The binding's buffer is libfuse's memory, gone after cb: copy before any await.
       const copy = Buffer.from(value)
-      run('setxattr', path, () => overlay.setxattr(toRel(path), name, copy, flags), (e) => cb(e))
+      run('setxattr', path, () => overlay.setxattr(rel(path), utf8ToBytes(name), copy, flags), (e) => cb(e))
     },
-    removexattr (_ctx, path, name, cb) { run('removexattr', path, () => overlay.removexattr(toRel(path), name), (e) => cb(e)) }
+    removexattr (_ctx, path, name, cb) { run('removexattr', path, () => overlay.removexattr(rel(path), utf8ToBytes(name)), (e) => cb(e)) }
   }
 }
 

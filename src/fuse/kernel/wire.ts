@@ -63,14 +63,14 @@ export class Request {
   }
 }
 
-/** The one place a wire name becomes a string for the core. */
+/** The one place a wire name becomes a string for the core: a byte string, one char per byte (src/overlay/bytes.ts). */
 export function nameOf (b: Buffer): string {
-  return b.toString('utf8')
+  return b.toString('latin1')
 }
 
-/** The one place a core string becomes wire bytes. */
+/** The one place a core string (a byte string) becomes wire bytes. */
 export function bytesOf (s: string): Buffer {
-  return Buffer.from(s, 'utf8')
+  return Buffer.from(s, 'latin1')
 }
 
 function u64At (buf: Buffer, off: number): number {
