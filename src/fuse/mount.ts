@@ -35,6 +35,8 @@ export interface FuseMount {
   detach(): Promise<void>
   /** The read/write request-size counters of this mount. */
   readonly ioStats: IoStats
+  /** What the transport settled (logged with the mount): its name, protocol, passthrough. */
+  readonly details: Readonly<Record<string, unknown>>
 }
 
 /** The signal that makes a mounted daemon log its io stats. */

@@ -408,9 +408,10 @@ export async function runCase (c: DiffCase, opts: { label?: string, keepGoing?: 
     const k = built.kernel
     const o = built.overlayts
     await mountKernel(mounts, { lower: k.lowers, upper: k.upper, work: k.work, merged: k.merged, redirectDir: true })
-    // attr_timeout=0: the kernel's FUSE attribute cache is per name (see
-    // src/fuse/mount.ts); the differential checks the overlay, not the cache.
-    await mountOverlayts(mounts, { lower: o.lowers, upper: o.upper, work: o.work, merged: o.merged, extra: ['-o', 'attr_timeout=0'] })
+    // The default options (the kernel transport, its long caches, passthrough):
+    // what a user gets. OVERLAYTS_DIFF_OPTS adds -o options (e.g. passthrough=off).
+    const extra = process.env.OVERLAYTS_DIFF_OPTS ? ['-o', process.env.OVERLAYTS_DIFF_OPTS] : []
+    await mountOverlayts(mounts, { lower: o.lowers, upper: o.upper, work: o.work, merged: o.merged, extra })
 
     const problems: string[] = []
     let divergedAt: number | undefined

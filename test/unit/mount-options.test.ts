@@ -25,6 +25,15 @@ t.test('kernel overlayfs options with the values overlayts implements', async t 
   t.throws(() => parseMountOptions(['lowerdir=/l,metacopy=on']), OptionError)
 })
 
+t.test('whiteouts option: kernel, oci or auto (the default)', async t => {
+  t.equal(parseMountOptions(['lowerdir=/l']).whiteouts, 'auto')
+  t.equal(parseMountOptions(['lowerdir=/l,whiteouts=kernel']).whiteouts, 'kernel')
+  t.equal(parseMountOptions(['lowerdir=/l,whiteouts=oci']).whiteouts, 'oci')
+  t.equal(parseMountOptions(['lowerdir=/l,whiteouts=auto']).whiteouts, 'auto')
+  t.throws(() => parseMountOptions(['lowerdir=/l,whiteouts=both']), /whiteouts is kernel, oci, auto, not both/)
+  t.throws(() => parseMountOptions(['lowerdir=/l,whiteouts']), /not \(none\)/)
+})
+
 t.test('index option', async t => {
   t.equal(parseMountOptions(['lowerdir=/l,index=off']).index, 'off')
   t.equal(parseMountOptions(['lowerdir=/l,index=/x/db']).index, '/x/db')

@@ -73,7 +73,8 @@ export function mountFuseNative (overlay: Overlay, o: FuseMountOptions): Promise
       resolve({
         unmount: () => new Promise<void>((res, rej) => fuse.unmount((e) => e ? rej(e) : res())),
         detach: () => new Promise<void>((res, rej) => Fuse.unmount(o.merged, { lazy: true }, (e) => e ? rej(e) : res())),
-        ioStats
+        ioStats,
+        details: { transport: 'fuse-native' }
       })
     })
   })

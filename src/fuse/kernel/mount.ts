@@ -81,8 +81,9 @@ export async function mountKernel (overlay: Overlay, o: FuseMountOptions): Promi
   process.on(IO_STATS_SIGNAL, onSignal)
   // mount(2) returned: the kernel answers lookups once INIT is answered, which
   // the readers do now; wait for it so the mount is live when we return.
-  await session.initialized()
+  const n = await session.initialized()
   return {
+    details: { transport: 'kernel', protocol: `7.${n.minor}`, passthrough: n.passthrough, maxWrite: n.maxWrite, readers: fds.length },
     unmount: () => runUnmount(o.merged, false),
     detach: () => runUnmount(o.merged, true),
     ioStats

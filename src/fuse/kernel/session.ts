@@ -205,7 +205,7 @@ export class Session {
     // max_stack_depth: backing files live on a plain filesystem (depth 0).
     out.writeUInt32LE(passthrough ? 1 : 0, 36)
     this.negotiated = { minor, flags, passthrough, maxWrite: MAX_WRITE }
-    this.opts.log.info({ protocol: `7.${minor}`, kernel: `7.${kminor}`, passthrough, maxWrite: MAX_WRITE, readers: this.fds.length }, 'FUSE session initialized')
+    this.opts.log.debug({ protocol: `7.${minor}`, kernel: `7.${kminor}`, flags: flags.toString(16) }, 'FUSE session initialized')
     this.write(req.channel, reply(req.unique, 0, out))
     for (const w of this.initWaiters.splice(0)) w(this.negotiated)
   }

@@ -1,0 +1,184 @@
+// What the kernel transport (the default) gets right that a path-based
+// binding could not, each compared with the kernel's overlayfs: hardlinks
+// coherent at once through every name, renameat2 with each flag, O_TMPFILE,
+// fallocate, SEEK_DATA/SEEK_HOLE, fstat of an unlinked open fifo.
+//
+// The same Python probe runs in each merged dir (a separate process: this
+// test process never touches the overlayts mount itself while it waits on
+// nothing, and the daemon is another process anyway) and prints one line per
+// step; the two transcripts, the merged trees and the uppers must match.
+import t from 'tap'
+import { runOk } from '../helpers/exec.js'
+import { mountPair } from '../helpers/side-by-side.js'
+import { snapshotTree } from '../helpers/snapshot.js'
+
+async function probe (dir: string, script: string): Promise<string[]> {
+  const out = await runOk('python3', ['-c', PRELUDE + script], { cwd: dir, timeoutMs: 60_000 })
+  return out.toString('utf8').trim().split('\n')
+}
+
+// step(name, fn): prints "name: value" or "name: ERRNO".
+const PRELUDE = `
+import os, ctypes, errno, stat
+libc = ctypes.CDLL(None, use_errno=True)
+def step(name, fn):
+    try:
+        v = fn()
+        print(f"{name}: {v}")
+    except OSError as e:
+        print(f"{name}: {errno.errorcode.get(e.errno, e.errno)}")
+def renameat2(a, b, flags):
+    if libc.renameat2(-100, a.encode(), -100, b.encode(), flags) != 0:
+        e = ctypes.get_errno(); raise OSError(e, os.strerror(e))
+    return 'ok'
+def st(p):
+    s = os.lstat(p)
+    return f"ino={s.st_ino} nlink={s.st_nlink} size={s.st_size} mode={oct(s.st_mode)} mtime={s.st_mtime_ns}"
+def data(p):
+    with open(p, 'rb') as f: return f.read()
+`
+
+const HARDLINKS = `
+ln = lambda: os.link('h1', 'h2') or 'ok'
+step('link', ln)
+step('same inode', lambda: os.lstat('h1').st_ino == os.lstat('h2').st_ino)
+step('nlink', lambda: (os.lstat('h1').st_nlink, os.lstat('h2').st_nlink))
+step('read h2', lambda: data('h2'))
+with open('h1', 'ab') as f: f.write(b'more\\n')
+step('after write via h1: h2 size', lambda: os.lstat('h2').st_size)
+step('after write via h1: h2 data', lambda: data('h2'))
+os.truncate('h2', 3)
+step('after truncate via h2: h1', lambda: (os.lstat('h1').st_size, data('h1')))
+os.chmod('h1', 0o600)
+step('after chmod via h1: h2 mode', lambda: oct(os.lstat('h2').st_mode))
+os.utime('h2', ns=(1_000_000_123, 2_000_000_456))
+step('after utime via h2: h1 times', lambda: (os.lstat('h1').st_atime_ns, os.lstat('h1').st_mtime_ns))
+os.unlink('h1')
+step('after unlink h1: h2 nlink', lambda: os.lstat('h2').st_nlink)
+step('h2 data', lambda: data('h2'))
+# A lower hardlink pair: two objects once one is copied up.
+step('lower pair same ino', lambda: os.lstat('l1').st_ino == os.lstat('l2').st_ino)
+with open('l1', 'ab') as f: f.write(b'x')
+step('after copy-up of l1: same ino', lambda: os.lstat('l1').st_ino == os.lstat('l2').st_ino)
+step('l2 unchanged', lambda: data('l2'))
+`
+
+t.test('hardlinks: every name shows the change at once (nlink, size, data, mode, times)', async (t) => {
+  const pair = await mountPair(t, 'kt-hardlinks', {
+    layers: [{
+      entries: [
+        { type: 'file', path: 'h1', content: 'one\n' },
+        { type: 'file', path: 'l1', content: 'lower pair\n' },
+        { type: 'hardlink', path: 'l2', to: 'l1' }
+      ]
+    }]
+  })
+  const k = await probe(pair.kernel.merged, HARDLINKS)
+  const o = await probe(pair.overlayts.merged, HARDLINKS)
+  t.same(o, k, 'the same transcript as the kernel')
+  t.match(k.join('\n'), /after write via h1: h2 data: b'one\\nmore\\n'/, 'the probe saw the write through the other name')
+  await pair.unmount()
+})
+
+const RENAME2 = `
+NOREPLACE, EXCHANGE, WHITEOUT = 1, 2, 4
+step('noreplace onto existing', lambda: renameat2('a', 'b', NOREPLACE))
+step('noreplace onto new', lambda: renameat2('a', 'a2', NOREPLACE))
+step('a2', lambda: data('a2'))
+step('exchange files', lambda: renameat2('a2', 'b', EXCHANGE))
+step('b after exchange', lambda: data('b'))
+step('a2 after exchange', lambda: data('a2'))
+step('exchange lower dirs', lambda: renameat2('d1', 'd2', EXCHANGE))
+step('d1 lists', lambda: sorted(os.listdir('d1')))
+step('d2 lists', lambda: sorted(os.listdir('d2')))
+step('exchange file and dir', lambda: renameat2('b', 'd1', EXCHANGE))
+step('b is dir', lambda: stat.S_ISDIR(os.lstat('b').st_mode))
+step('b lists', lambda: sorted(os.listdir('b')))
+step('d1 data', lambda: data('d1'))
+step('exchange with missing', lambda: renameat2('b', 'nothere', EXCHANGE))
+step('exchange into itself', lambda: renameat2('b', 'b/x', EXCHANGE))
+step('whiteout flag', lambda: renameat2('a2', 'c', WHITEOUT))
+step('noreplace|exchange', lambda: renameat2('a2', 'b', NOREPLACE | EXCHANGE))
+step('listing', lambda: sorted(os.listdir('.')))
+`
+
+t.test('renameat2: RENAME_NOREPLACE, RENAME_EXCHANGE (files, lower dirs, file with dir), RENAME_WHITEOUT', async (t) => {
+  const pair = await mountPair(t, 'kt-rename2', {
+    layers: [{
+      entries: [
+        { type: 'file', path: 'a', content: 'A\n' },
+        { type: 'file', path: 'b', content: 'B\n' },
+        { type: 'dir', path: 'd1' },
+        { type: 'file', path: 'd1/x', content: 'x\n' },
+        { type: 'dir', path: 'd2' },
+        { type: 'file', path: 'd2/y', content: 'y\n' }
+      ]
+    }]
+  })
+  const k = await probe(pair.kernel.merged, RENAME2)
+  const o = await probe(pair.overlayts.merged, RENAME2)
+  t.same(o, k, 'the same transcript as the kernel')
+  const ko = await snapshotTree(pair.kernel.merged)
+  const oo = await snapshotTree(pair.overlayts.merged)
+  t.same(oo, ko, 'the same merged tree')
+  await pair.unmount()
+})
+
+const FILEOPS = `
+# O_TMPFILE: a file with no name, readable and writable; linking it in via
+# /proc/self/fd is refused by the kernel's overlayfs (EXDEV).
+fd = os.open('.', os.O_TMPFILE | os.O_RDWR, 0o640)
+os.write(fd, b'temp data')
+step('tmpfile size', lambda: os.fstat(fd).st_size)
+step('tmpfile nlink', lambda: os.fstat(fd).st_nlink)
+step('tmpfile mode', lambda: oct(os.fstat(fd).st_mode))
+step('tmpfile read', lambda: os.pread(fd, 4, 0))
+step('linkat tmpfile', lambda: libc.linkat(-100, f'/proc/self/fd/{fd}'.encode(), -100, b'named', 0x400) == 0 or errno.errorcode[ctypes.get_errno()])
+os.close(fd)
+step('listing after tmpfile', lambda: sorted(os.listdir('.')))
+# fallocate: allocate, keep size, punch a hole.
+fd = os.open('fa', os.O_RDWR | os.O_CREAT, 0o644)
+step('posix_fallocate', lambda: os.posix_fallocate(fd, 0, 1 << 20) or os.fstat(fd).st_size)
+FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE = 1, 2
+def fallocate(mode, off, n):
+    if libc.fallocate(fd, mode, ctypes.c_long(off), ctypes.c_long(n)) != 0:
+        e = ctypes.get_errno(); raise OSError(e, os.strerror(e))
+    return os.fstat(fd).st_size
+step('keep size', lambda: fallocate(FALLOC_FL_KEEP_SIZE, 0, 4 << 20))
+step('punch hole', lambda: fallocate(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 4096, 65536))
+step('blocks after punch (KiB)', lambda: os.fstat(fd).st_blocks // 2)
+os.close(fd)
+# SEEK_DATA / SEEK_HOLE on a sparse lower file and on its copy.
+for name in ['sparse']:
+    fd = os.open(name, os.O_RDONLY)
+    step(f'{name} SEEK_DATA 0', lambda: os.lseek(fd, 0, os.SEEK_DATA))
+    step(f'{name} SEEK_HOLE data', lambda: os.lseek(fd, 1 << 20, os.SEEK_HOLE))
+    step(f'{name} SEEK_DATA past end', lambda: os.lseek(fd, 64 << 20, os.SEEK_DATA))
+    os.close(fd)
+with open('sparse', 'r+b') as f: f.seek(8 << 20); f.write(b'tail')
+fd = os.open('sparse', os.O_RDONLY)
+step('copy SEEK_DATA 0', lambda: os.lseek(fd, 0, os.SEEK_DATA))
+step('copy SEEK_DATA 4M', lambda: os.lseek(fd, 4 << 20, os.SEEK_DATA))
+os.close(fd)
+# fstat of a fifo unlinked while open.
+os.mkfifo('ff', 0o600)
+fd = os.open('ff', os.O_RDWR)
+os.unlink('ff')
+step('fstat unlinked fifo', lambda: (stat.S_ISFIFO(os.fstat(fd).st_mode), oct(os.fstat(fd).st_mode), os.fstat(fd).st_nlink))
+os.close(fd)
+step('listing', lambda: sorted(os.listdir('.')))
+`
+
+t.test('O_TMPFILE, fallocate, SEEK_DATA/SEEK_HOLE, fstat of an unlinked open fifo', async (t) => {
+  const pair = await mountPair(t, 'kt-fileops', { layers: [{ entries: [] }] }, {
+    // A sparse lower file: 4 KiB of data at 1 MiB, holes around it.
+    prepare: async (lowers) => {
+      await runOk('sh', ['-c', 'truncate -s 16M sparse && printf data | dd of=sparse bs=1 seek=1048576 conv=notrunc status=none'], { cwd: lowers[0]! })
+    }
+  })
+  const k = await probe(pair.kernel.merged, FILEOPS)
+  const o = await probe(pair.overlayts.merged, FILEOPS)
+  t.same(o, k, 'the same transcript as the kernel')
+  t.match(k.join('\n'), /tmpfile read: b'temp'/, 'the probe ran through')
+  await pair.unmount()
+})
