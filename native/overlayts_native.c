@@ -525,6 +525,27 @@ static napi_value js_lremovexattr (napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// linkFd(fd, newPath): gives the open file `fd` a name (an O_TMPFILE file
+// linked into the tree): linkat(fd, "", AT_EMPTY_PATH) where the daemon may
+// (CAP_DAC_READ_SEARCH), else through /proc/self/fd with AT_SYMLINK_FOLLOW.
+static napi_value js_linkFd (napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  double fd;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  if (!get_number(env, argv[0], "fd", &fd)) return NULL;
+  char *to = get_path(env, argv[1], "newPath");
+  if (to == NULL) return NULL;
+  int r = linkat((int) fd, "", AT_FDCWD, to, AT_EMPTY_PATH);
+  if (r != 0 && (errno == ENOENT || errno == EPERM)) {
+    char proc[64];
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", (int) fd);
+    r = linkat(AT_FDCWD, proc, AT_FDCWD, to, AT_SYMLINK_FOLLOW);
+  }
+  if (r != 0) throw_errno(env, errno, "linkat", to, NULL);
+  free(to);
+  return NULL;
+}
+
 static void export_fn (napi_env env, napi_value exports, const char *name, napi_callback cb) {
   napi_value fn;
   napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
@@ -547,6 +568,7 @@ static napi_value init (napi_env env, napi_value exports) {
   export_fn(env, exports, "preadNowait", js_preadNowait);
   export_fn(env, exports, "fallocate", js_fallocate);
   export_fn(env, exports, "lseek", js_lseek);
+  export_fn(env, exports, "linkFd", js_linkFd);
   export_fn(env, exports, "lgetxattr", js_lgetxattr);
   export_fn(env, exports, "llistxattr", js_llistxattr);
   export_fn(env, exports, "lsetxattr", js_lsetxattr);

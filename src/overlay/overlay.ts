@@ -654,6 +654,17 @@ export class Overlay {
     return { fh, attr: this.attrFrom(st, ino, Number(st.nlink)) }
   }
 
+  /**
+   * Gives a file with no name (O_TMPFILE) the name `newRel`, linkat(2) of
+   * /proc/self/fd/N as the kernel's overlayfs allows it. EEXIST if taken.
+   */
+  linkHandle (fh: number, newRel: string): void {
+    this.writable(newRel)
+    const h = this.handle(fh)
+    this.makeNonDir(newRel, undefined, undefined, (t) => this.sys.linkFd(h.fd, t))
+    h.rel = newRel
+  }
+
   /** fallocate(2) on an open handle (EBADF unless open for writing). */
   async fallocate (fh: number, mode: number, offset: number, length: number): Promise<void> {
     const h = this.handle(fh)

@@ -125,8 +125,8 @@ t.test('renameat2: RENAME_NOREPLACE, RENAME_EXCHANGE (files, lower dirs, file wi
 })
 
 const FILEOPS = `
-# O_TMPFILE: a file with no name, readable and writable; linking it in via
-# /proc/self/fd is refused by the kernel's overlayfs (EXDEV).
+# O_TMPFILE: a file with no name, readable and writable, then linked in
+# through /proc/self/fd (linkat AT_SYMLINK_FOLLOW), as the kernel's overlayfs allows.
 fd = os.open('.', os.O_TMPFILE | os.O_RDWR, 0o640)
 os.write(fd, b'temp data')
 step('tmpfile size', lambda: os.fstat(fd).st_size)

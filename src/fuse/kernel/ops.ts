@@ -291,11 +291,14 @@ export class KernelOps {
       const parent = this.node(req.nodeid)
       const name = req.name()
       const rel = this.childRel(parent, name)
-      // A file with no name (O_TMPFILE, or unlinked) cannot be linked back in:
-      // the kernel's overlayfs answers EXDEV there too.
       const oldRel = this.nodes.path(old)
-      if (oldRel === undefined) throw new FsError('EXDEV', '/' + rel, 'link')
-      await ov.link(oldRel, rel)
+      if (oldRel !== undefined) await ov.link(oldRel, rel)
+      else {
+        // A file with no name (O_TMPFILE), linked in through /proc/self/fd.
+        const fh = old.fhs.values().next()
+        if (fh.done) throw new FsError('ENOENT', '/' + rel, 'link')
+        ov.linkHandle(fh.value, rel)
+      }
       const e = ov.lookup(rel)
       this.nodes.linked(old, parent, name, e.attr)
       old.nlookup++

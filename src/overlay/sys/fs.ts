@@ -75,6 +75,7 @@ export const sys = {
   fchmod: (fd: number, mode: number): void => fs.fchmodSync(fd, mode),
   fallocate: native.fallocate,
   lseek: native.lseek,
+  linkFd: native.linkFd,
   rmTree: (p: string): Promise<void> => fs.promises.rm(b(p), { recursive: true, force: true }),
 
   lgetxattr,

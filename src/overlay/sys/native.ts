@@ -28,6 +28,7 @@ interface NativeBinding {
   preadNowait(fd: number, buf: Buffer, len: number, pos: number): number
   fallocate(fd: number, mode: number, offset: number, length: number): void
   lseek(fd: number, offset: number, whence: number): number
+  linkFd(fd: number, newPath: Buffer): void
   readonly UTIME_NOW: number
   readonly UTIME_OMIT: number
   readonly RENAME_NOREPLACE: number
@@ -135,4 +136,9 @@ export function fallocate (fd: number, mode: number, offset: number, length: num
 /** lseek(2), for SEEK_DATA and SEEK_HOLE (Node's fs has no lseek). */
 export function lseek (fd: number, offset: number, whence: number): number {
   return binding.lseek(fd, offset, whence)
+}
+
+/** Gives open file `fd` (an O_TMPFILE file) the name `newPath` (linkat). */
+export function linkFd (fd: number, newPath: string): void {
+  binding.linkFd(fd, b(newPath))
 }
