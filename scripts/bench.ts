@@ -1,10 +1,34 @@
 /**
- * Benchmark (issue 5 §2): overlayts against kernel overlayfs, fuse-overlayfs
- * and unionfs-fuse on synthetic stacks of N lower layers.
+ * Benchmark (issue 5 §2, extended by issue 9): overlayts on its two FUSE
+ * transports against kernel overlayfs, fuse-overlayfs and unionfs-fuse, on
+ * synthetic stacks of N lower layers, then on real work (find, du, grep, tar
+ * over a copy of this project's node_modules as an image layer).
  *
- *   npm run bench -- [--layers 1,4,16,64,128] [--fs overlayts,kernel,fuse-overlayfs,unionfs]
- *                    [--quick] [--json out.json] [--svg out.svg] [--tmp DIR] [--keep]
+ *   npm run bench -- [--layers 1,4,16,64,128] [--fs COLUMNS] [--quick]
+ *                    [--json out.json] [--svg out.svg] [--tmp DIR] [--keep]
  *                    [--index off|PATH] [--ots-opts OPTS] [--ots-cpu-prof DIR]
+ *                    [--no-real | --real-only] [--real-src DIR]
+ *                    [--real-cmds find,du,grep,tar] [--real-repeat N] [--no-pin]
+ *
+ * Columns (--fs takes these, comma-separated, or the groups overlayts, ots-pt,
+ * fuse-overlayfs, unionfs-fuse, all):
+ *   ots-pt-1st  overlayts, kernel transport, FUSE passthrough, first mount (index built)
+ *   ots-pt-re   the same upper and workdir remounted (index there already)
+ *   ots-nopt    overlayts, kernel transport, passthrough=off (first mount)
+ *   ots-fn      overlayts, transport=fuse-native (libfuse 2, first mount)
+ *   kernel      kernel overlayfs
+ *   fuse-ovl    fuse-overlayfs
+ *   unionfs     unionfs-fuse (synthetic stacks only)
+ * --ots-opts is appended to the -o of every overlayts column.
+ *
+ * Metrics per column and stack (median of samples): mount, first_stat (drop
+ * caches, mount, then the very first stat of fs1/fs2/fs3/fs4/first, a path
+ * only in the bottom layer: one sample per mount), cold_stat, warm_stat,
+ * neg_lookup, readdir (shared/, 8 names per layer), readdir_big (big/, 200
+ * names per layer, caches dropped before each listing), seq_read, copy_up,
+ * create, unlink. Real work (a separate table, --no-real / --real-only):
+ * find, du, grep, tar over node_modules, each on a fresh mount after
+ * drop_caches (--quick: find and tar).
  *
  * This process is never a FUSE daemon: every filesystem is served by its own
  * process (overlayts detaches its daemon), so the synchronous I/O done here
@@ -23,35 +47,100 @@ import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { forceUnmount, isMounted, mountInfo } from './bench-lib/mounts.js'
+import { buildRealLayers, countEntries, REAL_COMMANDS, REAL_QUICK, runRealCommand, type RealCommand, type RealLayers } from './bench-lib/real.js'
 import { lineChartSvg } from './bench-lib/svg.js'
 
 // ---------------------------------------------------------------- options
 
 type FsKind = 'overlayts' | 'kernel' | 'fuse-overlayfs' | 'unionfs'
-const ALL_FS: FsKind[] = ['overlayts', 'kernel', 'fuse-overlayfs', 'unionfs']
+
+/** One column of the tables: a filesystem, and for overlayts its options and mount history. */
+interface ColumnDef {
+  /** Short label, also the key in the JSON. */
+  key: string
+  /** Long label. */
+  label: string
+  fs: FsKind
+  /** -o options of this overlayts column (before --ots-opts). */
+  otsOpts?: string
+  /** Columns with the same target share upper and workdir (a remount reuses the first mount's). */
+  target: string
+  /** Which disjoint set of mutable files (copy-up, unlink) this column uses in its target. */
+  set: number
+  /** Measured on a remount of the target: its index is built first if no earlier column did. */
+  remount?: boolean
+  /** Key of this column in the real-work table (none: not run there). */
+  real?: string
+  /** Chart legend and style. */
+  legend: string
+  color: string
+  dash?: string
+}
+
+const PT = 'transport=kernel,passthrough=on'
+const COLUMNS: ColumnDef[] = [
+  { key: 'ots-pt-1st', label: 'overlayts, kernel transport, passthrough (first mount)', fs: 'overlayts', otsOpts: PT, target: 'pt', set: 0, real: 'ots-pt', legend: 'ots-pt, first mount', color: '#1f77b4' },
+  { key: 'ots-pt-re', label: 'overlayts, kernel transport, passthrough (remount)', fs: 'overlayts', otsOpts: PT, target: 'pt', set: 1, remount: true, real: 'ots-pt', legend: 'ots-pt, remount', color: '#1f77b4', dash: '6 3' },
+  { key: 'ots-nopt', label: 'overlayts, kernel transport, passthrough=off (first mount)', fs: 'overlayts', otsOpts: 'transport=kernel,passthrough=off', target: 'np', set: 0, real: 'ots-nopt', legend: 'ots passthrough=off', color: '#17becf' },
+  { key: 'ots-fn', label: 'overlayts, transport=fuse-native (libfuse 2; first mount)', fs: 'overlayts', otsOpts: 'transport=fuse-native', target: 'fn', set: 0, real: 'ots-fn', legend: 'ots fuse-native', color: '#ff7f0e' },
+  { key: 'kernel', label: 'kernel overlayfs', fs: 'kernel', target: 'k', set: 0, real: 'kernel', legend: 'kernel overlayfs', color: '#d62728' },
+  { key: 'fuse-ovl', label: 'fuse-overlayfs', fs: 'fuse-overlayfs', target: 'fo', set: 0, real: 'fuse-ovl', legend: 'fuse-overlayfs', color: '#2ca02c' },
+  { key: 'unionfs', label: 'unionfs-fuse', fs: 'unionfs', target: 'un', set: 0, legend: 'unionfs-fuse', color: '#9467bd' }
+]
+const COLUMN_BY_KEY = new Map(COLUMNS.map((d) => [d.key, d]))
+/** --fs groups and old names. */
+const FS_ALIASES: Record<string, string[]> = {
+  all: COLUMNS.map((d) => d.key),
+  overlayts: ['ots-pt-1st', 'ots-pt-re', 'ots-nopt', 'ots-fn'],
+  'ots-pt': ['ots-pt-1st', 'ots-pt-re'],
+  'fuse-overlayfs': ['fuse-ovl'],
+  'unionfs-fuse': ['unionfs']
+}
+
+/** Long labels of the real-work table's columns (ColumnDef.real), in order. */
+const REAL_LABELS: Record<string, string> = {
+  'ots-pt': 'overlayts, kernel transport, passthrough',
+  'ots-nopt': 'overlayts, kernel transport, passthrough=off',
+  'ots-fn': 'overlayts, transport=fuse-native',
+  kernel: 'kernel overlayfs',
+  'fuse-ovl': 'fuse-overlayfs'
+}
 
 interface Options {
   layers: number[]
-  fs: FsKind[]
+  /** Selected column keys, in COLUMNS order. */
+  cols: string[]
   quick: boolean
   json: string | undefined
   svg: string | undefined
   tmp: string | undefined
   keep: boolean
   index: string | undefined
-  /** Extra -o options for overlayts (e.g. attr_timeout=1). */
+  /** Extra -o options for every overlayts column (e.g. attr_timeout=1). */
   otsOpts: string | undefined
   otsCpuProf: string | undefined
   pin: boolean
+  /** Synthetic stacks / real work. */
+  synthetic: boolean
+  real: boolean
+  realSrc: string
+  realCmds: string[] | undefined
+  realRepeat: number
 }
 
+const USAGE = 'usage: node dist/scripts/bench.js [--layers 1,4,16,64,128] [--fs COLUMNS] [--quick] [--json FILE] [--svg FILE] [--tmp DIR] [--keep] [--index off|PATH] [--ots-opts OPTS] [--ots-cpu-prof DIR] [--no-pin] [--no-real | --real-only] [--real-src DIR] [--real-cmds find,du,grep,tar] [--real-repeat N]\n' +
+  `  columns: ${COLUMNS.map((d) => d.key).join(',')}; groups: ${Object.keys(FS_ALIASES).join(',')}\n`
+
 function usage (msg: string): never {
-  process.stderr.write(`bench: ${msg}\nusage: node dist/scripts/bench.js [--layers 1,4,16,64,128] [--fs ${ALL_FS.join(',')}] [--quick] [--json FILE] [--svg FILE] [--tmp DIR] [--keep] [--index off|PATH] [--ots-opts OPTS] [--ots-cpu-prof DIR] [--no-pin]\n`)
+  process.stderr.write(`bench: ${msg}\n${USAGE}`)
   process.exit(2)
 }
 
 function parseArgs (argv: string[]): Options {
-  const o: Options = { layers: [1, 4, 16, 64, 128], fs: [...ALL_FS], quick: false, json: undefined, svg: undefined, tmp: undefined, keep: false, index: undefined, otsOpts: undefined, otsCpuProf: undefined, pin: os.cpus().length >= 2 }
+  const o: Options = {
+    layers: [1, 4, 16, 64, 128], cols: COLUMNS.map((d) => d.key), quick: false, json: undefined, svg: undefined, tmp: undefined, keep: false, index: undefined, otsOpts: undefined, otsCpuProf: undefined, pin: os.cpus().length >= 2,
+    synthetic: true, real: true, realSrc: fileURLToPath(new URL('../../node_modules', import.meta.url)), realCmds: undefined, realRepeat: 1
+  }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!
     const eq = a.indexOf('=')
@@ -70,12 +159,16 @@ function parseArgs (argv: string[]): Options {
           return n
         })
         break
-      case '--fs':
-        o.fs = val().split(',').filter(Boolean).map((s) => {
-          if (!(ALL_FS as string[]).includes(s)) usage(`unknown filesystem: ${s}`)
-          return s as FsKind
-        })
+      case '--fs': {
+        const want = new Set<string>()
+        for (const s of val().split(',').filter(Boolean)) {
+          const keys = FS_ALIASES[s] ?? (COLUMN_BY_KEY.has(s) ? [s] : undefined)
+          if (keys === undefined) usage(`unknown filesystem column: ${s}`)
+          for (const k of keys) want.add(k)
+        }
+        o.cols = COLUMNS.map((d) => d.key).filter((k) => want.has(k))
         break
+      }
       case '--quick': o.quick = true; break
       case '--json': o.json = val(); break
       case '--svg': o.svg = val(); break
@@ -86,11 +179,27 @@ function parseArgs (argv: string[]): Options {
       case '--index': o.index = val(); break
       case '--ots-opts': o.otsOpts = val(); break
       case '--ots-cpu-prof': o.otsCpuProf = path.resolve(val()); break
+      case '--no-real': o.real = false; break
+      case '--real-only': o.synthetic = false; break
+      case '--real-src': o.realSrc = path.resolve(val()); break
+      case '--real-cmds':
+        o.realCmds = val().split(',').filter(Boolean).map((s) => {
+          if (!REAL_COMMANDS.some((c) => c.id === s)) usage(`unknown real-work command: ${s} (${REAL_COMMANDS.map((c) => c.id).join(',')})`)
+          return s
+        })
+        break
+      case '--real-repeat': {
+        const n = Number(val())
+        if (!Number.isInteger(n) || n < 1 || n > 20) usage('--real-repeat takes 1..20')
+        o.realRepeat = n
+        break
+      }
       case '--help': case '-h': usage('help')
       // eslint-disable-next-line no-fallthrough
       default: usage(`unknown argument: ${a}`)
     }
   }
+  if (!o.synthetic && !o.real) usage('--no-real and --real-only leave nothing to run')
   o.layers = [...new Set(o.layers)].sort((a, b) => a - b)
   return o
 }
@@ -98,25 +207,31 @@ function parseArgs (argv: string[]): Options {
 // ---------------------------------------------------------------- sizes
 
 const SHARED_PER_LAYER = 8
+/** Files in big/ per layer (distinct names per layer): 12,800 names merged at 64 layers. */
+const BIG_PER_LAYER = 200
+/** first_stat's target: only in the bottom layer, a few dirs deep. */
+const FIRST_STAT_PATH = 'fs1/fs2/fs3/fs4/first'
 const COPY_UP_SIZE = 4 << 20
 const SEQ_SIZE = 64 << 20
 const CREATE_SIZE = 4096
-/** Two disjoint sets of mutable files: one per column that shares an upper (overlayts first mount, remount). */
+/** Two disjoint sets of mutable files: one per column that shares an upper (ots-pt-1st, ots-pt-re). */
 const SETS = 2
 
-interface Counts { cold: number, neg: number, readdir: number, seq: number, copyUp: number, create: number, unlink: number }
-const FULL: Counts = { cold: 300, neg: 300, readdir: 40, seq: 5, copyUp: 10, create: 200, unlink: 200 }
-const QUICK: Counts = { cold: 50, neg: 50, readdir: 8, seq: 1, copyUp: 3, create: 20, unlink: 20 }
+interface Counts { cold: number, neg: number, readdir: number, readdirBig: number, seq: number, copyUp: number, create: number, unlink: number }
+const FULL: Counts = { cold: 300, neg: 300, readdir: 40, readdirBig: 5, seq: 5, copyUp: 10, create: 200, unlink: 200 }
+const QUICK: Counts = { cold: 50, neg: 50, readdir: 8, readdirBig: 2, seq: 1, copyUp: 3, create: 20, unlink: 20 }
 
 // ---------------------------------------------------------------- metrics
 
 interface MetricDef { id: string, label: string, unit: 'µs' | 'ms' | 'MB/s', higherIsBetter?: boolean }
 const METRICS: MetricDef[] = [
   { id: 'mount', label: 'mount (command returns)', unit: 'ms' },
+  { id: 'first_stat', label: 'first stat after mount, 4 dirs deep', unit: 'µs' },
   { id: 'cold_stat', label: 'cold stat, bottom-layer file', unit: 'µs' },
   { id: 'warm_stat', label: 'warm stat (repeat)', unit: 'µs' },
   { id: 'neg_lookup', label: 'negative lookup (absent)', unit: 'µs' },
   { id: 'readdir', label: 'readdir merged dir (8/layer)', unit: 'µs' },
+  { id: 'readdir_big', label: 'readdir big/ (200/layer), cold', unit: 'ms' },
   { id: 'seq_read', label: 'seq read 64 MiB, cold', unit: 'MB/s', higherIsBetter: true },
   { id: 'copy_up', label: 'copy-up 4 MiB (append 1 B)', unit: 'µs' },
   { id: 'create', label: 'create 4 KiB file', unit: 'µs' },
@@ -137,28 +252,13 @@ function summarize (xs: number[]): Summary | undefined {
 }
 
 interface Column {
-  key: string // overlayts-first | overlayts-remount | kernel | fuse-overlayfs | unionfs
+  key: string // a ColumnDef key: ots-pt-1st | ots-pt-re | ots-nopt | ots-fn | kernel | fuse-ovl | unionfs
   label: string
   fs: FsKind
   layers: number
   metrics: Record<string, Summary | undefined>
   notes: string[]
   error?: string
-}
-
-const COLUMN_LABELS: Record<string, string> = {
-  'overlayts-first': 'overlayts (first mount)',
-  'overlayts-remount': 'overlayts (remount)',
-  kernel: 'kernel overlayfs',
-  'fuse-overlayfs': 'fuse-overlayfs',
-  unionfs: 'unionfs-fuse'
-}
-const COLUMN_SHORT: Record<string, string> = {
-  'overlayts-first': 'ots-1st',
-  'overlayts-remount': 'ots-remnt',
-  kernel: 'kernel',
-  'fuse-overlayfs': 'fuse-ovl',
-  unionfs: 'unionfs'
 }
 
 // ---------------------------------------------------------------- plumbing
@@ -184,6 +284,14 @@ function sh (cmd: string, args: string[], opts: { cwd?: string, timeout?: number
 let daemonCpus: string | undefined
 function pinned (cmd: string, args: string[]): [string, string[]] {
   return daemonCpus === undefined ? [cmd, args] : ['taskset', ['-c', daemonCpus, cmd, ...args]]
+}
+
+/** An error output on one line: the first "...Error: ..." line if there is one (a Node stack), else the first lines. */
+function brief (out: string, max = 400): string {
+  const lines = out.split('\n').map((l) => l.trim()).filter(Boolean)
+  const err = lines.find((l) => /^[A-Za-z]*Error\b.*:/.test(l))
+  const s = err ?? lines.slice(0, 3).join(' | ')
+  return s.length > max ? s.slice(0, max) + '...' : s
 }
 
 function have (cmd: string): boolean {
@@ -256,11 +364,15 @@ function buildStack (root: string, master: string, n: number, c: Counts): Stack 
   for (let i = 0; i < n; i++) {
     const l = path.join(dir, `l${i}`)
     lowers.push(l)
-    for (const d of ['', 'shared', 'c', 'w']) fs.mkdirSync(path.join(l, d), { recursive: true })
+    for (const d of ['', 'shared', 'c', 'w', 'big']) fs.mkdirSync(path.join(l, d), { recursive: true })
     fs.writeFileSync(path.join(l, `t${i}`), small)
     for (let k = 0; k < SHARED_PER_LAYER; k++) fs.writeFileSync(path.join(l, 'shared', `s${i}_${k}`), small)
+    for (let k = 0; k < BIG_PER_LAYER; k++) fs.writeFileSync(path.join(l, 'big', `b${i}_${k}`), small)
   }
   const bottom = lowers[n - 1]!
+  // first_stat's file: the whole path only in the bottom layer.
+  fs.mkdirSync(path.join(bottom, path.dirname(FIRST_STAT_PATH)), { recursive: true })
+  fs.writeFileSync(path.join(bottom, FIRST_STAT_PATH), small)
   // The "deep" files: only in the bottom layer, under c/ which every layer has.
   for (let k = 0; k < Math.max(c.cold, 1); k++) fs.writeFileSync(path.join(bottom, 'c', `f${k}`), small)
   fs.writeFileSync(path.join(bottom, 'deep'), small)
@@ -298,9 +410,22 @@ let indexOption: string | undefined // undefined: the default (the index in work
 let indexRejected = false
 const profChildren = new Map<string, ReturnType<typeof spawn>>()
 
-async function mountOverlayts (st: Stack, t: Target, opts: Options): Promise<MountResult> {
+/** -o of an overlayts mount: the layers, the column's options, then --ots-opts. */
+function otsBase (st: Stack, t: Target, colOpts: string | undefined, opts: Options): string {
+  return `lowerdir=${st.lowers.join(':')},upperdir=${t.upper},workdir=${t.work}` +
+    (colOpts !== undefined ? `,${colOpts}` : '') + (opts.otsOpts !== undefined ? `,${opts.otsOpts}` : '')
+}
+
+/** Build the index of a target without mounting (for a remount column whose first mount was not run). */
+function primeIndex (st: Stack, t: Target): string {
+  const o = `lowerdir=${st.lowers.join(':')},workdir=${t.work}` + (indexOption !== undefined && !indexRejected ? `,index=${indexOption}` : '')
+  const r = sh(process.execPath, [BIN, 'index', 'build', '-o', o], { timeout: 300_000 })
+  return r.ok ? 'index built by `overlayts index build` before this remount' : `overlayts index build failed: ${brief(r.out)}`
+}
+
+async function mountOverlayts (st: Stack, t: Target, colOpts: string | undefined, opts: Options): Promise<MountResult> {
   const notes: string[] = []
-  const base = `lowerdir=${st.lowers.join(':')},upperdir=${t.upper},workdir=${t.work}` + (opts.otsOpts !== undefined ? `,${opts.otsOpts}` : '')
+  const base = otsBase(st, t, colOpts, opts)
   const withIndex = indexOption !== undefined && !indexRejected ? `${base},index=${indexOption}` : base
   const unmount = (): void => {
     sh(process.execPath, [BIN, 'umount', t.mp], { timeout: 60_000 })
@@ -327,14 +452,14 @@ async function mountOverlayts (st: Stack, t: Target, opts: Options): Promise<Mou
   let ms = usSince(t0) / 1000
   if (!r.ok && withIndex !== base && /index/i.test(r.out)) {
     indexRejected = true
-    notes.push(`index=${indexOption} rejected (${r.out}); mounted without it`)
+    notes.push(`index=${indexOption} rejected (${brief(r.out)}); mounted without it`)
     t0 = now()
     r = sh(...pinned(process.execPath, [BIN, 'mount', '-o', base, t.mp]), { timeout: 300_000 })
     ms = usSince(t0) / 1000
   }
   if (!r.ok) {
     if (isMounted(t.mp) !== undefined) { active.set(t.mp, unmount); publishMounts() }
-    throw new Error(`overlayts mount failed: ${r.out}`)
+    throw new Error(`overlayts mount failed: ${brief(r.out)}`)
   }
   active.set(t.mp, unmount); publishMounts()
   return { ms, notes }
@@ -347,7 +472,7 @@ async function unmountOverlayts (mp: string): Promise<void> {
     profChildren.delete(mp)
     if (child.exitCode === null) await new Promise((res) => { child.once('exit', res); setTimeout(res, 30_000) })
   }
-  if (!r.ok) throw new Error(`overlayts umount: ${r.out}`)
+  if (!r.ok) throw new Error(`overlayts umount: ${brief(r.out)}`)
 }
 
 function mountKernel (st: Stack, t: Target): MountResult {
@@ -363,7 +488,7 @@ function mountKernel (st: Stack, t: Target): MountResult {
   const t0 = now()
   const r = sh('mount', ['-t', 'overlay', 'overlay', '-o', opt, t.mp], { cwd })
   const ms = usSince(t0) / 1000
-  if (!r.ok) throw new Error(`kernel overlay mount failed: ${r.out}`)
+  if (!r.ok) throw new Error(`kernel overlay mount failed: ${brief(r.out)}`)
   active.set(t.mp, () => { sh('umount', [t.mp]) }); publishMounts()
   return { ms, notes }
 }
@@ -374,7 +499,7 @@ function mountFuseOverlayfs (st: Stack, t: Target): MountResult {
   const ms = usSince(t0) / 1000
   if (!r.ok) {
     if (isMounted(t.mp) !== undefined) { active.set(t.mp, () => { sh('umount', [t.mp]) }); publishMounts() }
-    throw new Error(`fuse-overlayfs failed: ${r.out}`)
+    throw new Error(`fuse-overlayfs failed: ${brief(r.out)}`)
   }
   active.set(t.mp, () => { sh('umount', [t.mp]) }); publishMounts()
   return { ms, notes: [] }
@@ -388,7 +513,7 @@ function mountUnionfs (st: Stack, t: Target): MountResult {
   const ms = usSince(t0) / 1000
   if (!r.ok) {
     if (isMounted(t.mp) !== undefined) { active.set(t.mp, () => { sh('umount', [t.mp]) }); publishMounts() }
-    throw new Error(`unionfs failed: ${r.out}`)
+    throw new Error(`unionfs failed: ${brief(r.out)}`)
   }
   active.set(t.mp, () => { sh('umount', [t.mp]) }); publishMounts()
   return { ms, notes: [] }
@@ -399,7 +524,7 @@ async function unmountAny (fsk: FsKind, mp: string): Promise<void> {
     if (fsk === 'overlayts') await unmountOverlayts(mp)
     else {
       const r = sh('umount', [mp], { timeout: 60_000 })
-      if (!r.ok) throw new Error(`umount ${mp}: ${r.out}`)
+      if (!r.ok) throw new Error(`umount ${mp}: ${brief(r.out)}`)
     }
     if (!waitUnmounted(mp, 10_000)) throw new Error(`${mp} still mounted`)
   } finally {
@@ -423,6 +548,13 @@ function timeEach (n: number, fn: (k: number) => void): number[] {
 function runWorkloads (st: Stack, mp: string, set: number, tag: string, c: Counts, col: Column): void {
   const M = (rel: string): string => path.join(mp, rel)
   const m = col.metrics
+  // First stat: what a container start meets. Caches were dropped before the
+  // mount and nothing has touched the mount since: one sample per mount.
+  {
+    const t0 = now()
+    fs.statSync(M(FIRST_STAT_PATH))
+    m.first_stat = summarize([usSince(t0)])
+  }
   // Cold stat: caches dropped, every file a first lookup, each under a dir present in all layers.
   dropCaches()
   m.cold_stat = summarize(timeEach(c.cold, (k) => { fs.statSync(M(`c/f${k}`)) }))
@@ -435,6 +567,17 @@ function runWorkloads (st: Stack, mp: string, set: number, tag: string, c: Count
   let entries = -1
   m.readdir = summarize(timeEach(c.readdir, () => { entries = fs.readdirSync(M('shared')).length }))
   if (entries !== st.n * SHARED_PER_LAYER) col.notes.push(`readdir shared/ listed ${entries} names, expected ${st.n * SHARED_PER_LAYER}`)
+  // Readdir of big/ (200 names per layer, merged from every layer): caches dropped before each listing.
+  const bigs: number[] = []
+  let bigEntries = -1
+  for (let k = 0; k < c.readdirBig; k++) {
+    dropCaches()
+    const t0 = now()
+    bigEntries = fs.readdirSync(M('big')).length
+    bigs.push(usSince(t0) / 1000)
+  }
+  m.readdir_big = summarize(bigs)
+  if (c.readdirBig > 0 && bigEntries !== st.n * BIG_PER_LAYER) col.notes.push(`readdir big/ listed ${bigEntries} names, expected ${st.n * BIG_PER_LAYER}`)
   // Sequential read of the 64 MiB bottom-layer file, caches dropped first.
   const buf = Buffer.allocUnsafe(1 << 20)
   const rates: number[] = []
@@ -491,38 +634,129 @@ function describeWorkdir (work: string): string {
   return items.length === 0 ? 'workdir holds nothing but work/ (no index file)' : `workdir: ${items.join(', ')}`
 }
 
-async function runColumn (key: string, fsk: FsKind, st: Stack, t: Target, set: number, c: Counts, opts: Options): Promise<Column> {
-  const col: Column = { key, label: COLUMN_LABELS[key]!, fs: fsk, layers: st.n, metrics: {}, notes: [] }
+async function mountAny (def: ColumnDef, st: Stack, t: Target, opts: Options): Promise<MountResult> {
+  switch (def.fs) {
+    case 'overlayts': return await mountOverlayts(st, t, def.otsOpts, opts)
+    case 'kernel': return mountKernel(st, t)
+    case 'fuse-overlayfs': return mountFuseOverlayfs(st, t)
+    case 'unionfs': return mountUnionfs(st, t)
+  }
+}
+
+async function runColumn (def: ColumnDef, st: Stack, t: Target, c: Counts, opts: Options, pre: string[]): Promise<Column> {
+  const col: Column = { key: def.key, label: def.label, fs: def.fs, layers: st.n, metrics: {}, notes: [...pre] }
   const started = Date.now()
   arm(300)
   try {
     dropCaches()
-    let mr: MountResult
-    switch (fsk) {
-      case 'overlayts': mr = await mountOverlayts(st, t, opts); break
-      case 'kernel': mr = mountKernel(st, t); break
-      case 'fuse-overlayfs': mr = mountFuseOverlayfs(st, t); break
-      case 'unionfs': mr = mountUnionfs(st, t); break
-    }
+    const mr = await mountAny(def, st, t, opts)
     col.metrics.mount = summarize([mr.ms])
     col.notes.push(...mr.notes)
     arm(opts.quick ? 120 : 300)
-    runWorkloads(st, t.mp, set, key.replace(/[^a-z]/g, ''), c, col)
+    runWorkloads(st, t.mp, def.set, def.key.replace(/[^a-z0-9]/g, ''), c, col)
   } catch (e) {
     col.error = (e as Error).message
-    log(`  ${col.label} N=${st.n}: ERROR ${col.error}`)
+    log(`  ${def.key} N=${st.n}: ERROR ${col.error}`)
   } finally {
     arm(120)
-    try { await unmountAny(fsk, t.mp) } catch (e) {
+    try { await unmountAny(def.fs, t.mp) } catch (e) {
       col.notes.push(`unmount: ${(e as Error).message}`)
     }
     disarm()
   }
-  if (fsk === 'overlayts') col.notes.push(describeWorkdir(t.work))
+  if (def.fs === 'overlayts') col.notes.push(describeWorkdir(t.work))
   const cs = col.metrics.cold_stat?.median
-  log(`  ${col.label.padEnd(24)} N=${String(st.n).padEnd(4)} ${((Date.now() - started) / 1000).toFixed(1)} s` +
+  log(`  ${def.key.padEnd(10)} N=${String(st.n).padEnd(4)} ${((Date.now() - started) / 1000).toFixed(1)} s` +
     (cs !== undefined ? `  cold stat ${cs.toFixed(1)} µs` : ''))
   return col
+}
+
+// ---------------------------------------------------------------- real work
+
+interface RealResult { seconds: Summary | undefined, samples: number[], errors: string[] }
+interface RealColumn {
+  key: string // ots-pt | ots-nopt | ots-fn | kernel | fuse-ovl
+  label: string
+  /** The synthetic column whose mount options it uses. */
+  from: string
+  results: Record<string, RealResult>
+  /** Mount command times of all its mounts. */
+  mount: Summary | undefined
+  /** Names under the mount root (find, untimed, after the first command). */
+  entries: number | undefined
+  notes: string[]
+}
+interface RealRun {
+  source: string
+  layers: RealLayers
+  commands: RealCommand[]
+  repeat: number
+  columns: RealColumn[]
+}
+
+/**
+ * For each column and command: fresh upper and workdir (as a new container
+ * gets), drop_caches, mount, the command with cwd at the mount root, unmount.
+ */
+async function runReal (root: string, defs: ColumnDef[], opts: Options): Promise<RealRun | string> {
+  if (!fs.existsSync(opts.realSrc)) return `real work skipped: ${opts.realSrc} does not exist`
+  const wanted = opts.realCmds ?? (opts.quick ? REAL_QUICK : REAL_COMMANDS.map((c) => c.id))
+  const commands = REAL_COMMANDS.filter((c) => wanted.includes(c.id))
+  const realDefs: ColumnDef[] = []
+  for (const k of Object.keys(REAL_LABELS)) {
+    const d = defs.find((x) => x.real === k)
+    if (d !== undefined) realDefs.push(d)
+  }
+  if (realDefs.length === 0) return 'real work skipped: none of the selected columns runs it (unionfs does not)'
+  const tb = Date.now()
+  const layers = buildRealLayers(root, opts.realSrc)
+  log(`bench: real work: ${layers.entries} entries, ${(layers.bytes / 1e6).toFixed(0)} MB copied from ${opts.realSrc} in ${layers.copySeconds.toFixed(1)} s (layers ready in ${((Date.now() - tb) / 1000).toFixed(1)} s)`)
+  const st: Stack = { n: layers.lowers.length, dir: layers.dir, lowers: layers.lowers, bottom: layers.lowers[layers.lowers.length - 1]! }
+  const columns: RealColumn[] = []
+  for (const def of realDefs) {
+    const rc: RealColumn = { key: def.real!, label: REAL_LABELS[def.real!]!, from: def.key, results: {}, mount: undefined, entries: undefined, notes: [] }
+    columns.push(rc)
+    const mounts: number[] = []
+    for (const cmd of commands) {
+      const res: RealResult = { seconds: undefined, samples: [], errors: [] }
+      rc.results[cmd.id] = res
+      for (let rep = 0; rep < opts.realRepeat; rep++) {
+        const t = freshTarget(st, def.real!)
+        const started = Date.now()
+        arm(300)
+        try {
+          dropCaches()
+          const mr = await mountAny(def, st, t, opts)
+          mounts.push(mr.ms)
+          for (const n of mr.notes) if (!rc.notes.includes(n)) rc.notes.push(n)
+          arm(660)
+          const r = runRealCommand(cmd, t.mp, 600_000)
+          if (r.error !== undefined) res.errors.push(r.error)
+          else res.samples.push(r.seconds)
+          if (rc.entries === undefined) {
+            const n = countEntries(t.mp)
+            if (typeof n === 'number') rc.entries = n
+            else rc.notes.push(`entry count: ${n}`)
+          }
+          log(`  real ${rc.key.padEnd(8)} ${cmd.id.padEnd(5)} ${r.seconds.toFixed(2)} s${r.error !== undefined ? `  ERROR ${r.error}` : ''}  (${((Date.now() - started) / 1000).toFixed(1)} s with mount)`)
+        } catch (e) {
+          res.errors.push((e as Error).message)
+          log(`  real ${rc.key} ${cmd.id}: ERROR ${(e as Error).message}`)
+        } finally {
+          arm(120)
+          try { await unmountAny(def.fs, t.mp) } catch (e) { rc.notes.push(`unmount: ${(e as Error).message}`) }
+          disarm()
+          if (isMounted(t.mp) === undefined) {
+            fs.rmSync(t.upper, { recursive: true, force: true })
+            fs.rmSync(t.work, { recursive: true, force: true })
+          }
+        }
+      }
+      res.seconds = summarize(res.samples)
+    }
+    rc.mount = summarize(mounts)
+  }
+  return { source: opts.realSrc, layers, commands, repeat: opts.realRepeat, columns }
 }
 
 // ---------------------------------------------------------------- report
@@ -531,44 +765,118 @@ function fmt (v: number | undefined, unit: string): string {
   if (v === undefined || !Number.isFinite(v)) return '-'
   if (unit === 'MB/s') return v >= 100 ? v.toFixed(0) : v.toFixed(1)
   if (unit === 'ms') return v >= 100 ? v.toFixed(0) : v.toFixed(1)
+  if (unit === 's') return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)
+  if (unit === 'x') return v.toFixed(2)
   return v >= 1000 ? v.toFixed(0) : v >= 100 ? v.toFixed(0) : v.toFixed(1)
 }
 
+/** A text table: a header row (or two), a rule, then rows; the first column left-aligned. */
+function grid (heads: string[][], rows: string[][]): string {
+  const all = [...heads, ...rows]
+  const ncol = Math.max(...all.map((r) => r.length))
+  const w = Array.from({ length: ncol }, (_v, i) => Math.max(i === 0 ? 0 : 8, ...all.map((r) => (r[i] ?? '').length)))
+  const line = (r: string[]): string => (r[0] ?? '').padEnd(w[0]!) + ' | ' + w.slice(1).map((wi, i) => (r[i + 1] ?? '').padStart(wi)).join(' ')
+  const out = heads.map(line)
+  out.push('-'.repeat(w[0]!) + '-+-' + w.slice(1).map((wi) => '-'.repeat(wi)).join('-'))
+  for (const r of rows) out.push(line(r))
+  return out.join('\n')
+}
+
 function table (cols: Column[]): string {
-  const head = 'workload (median)'
-  const w0 = Math.max(head.length, ...METRICS.map((m) => `${m.label} [${m.unit}]`.length))
-  const ws = cols.map((c) => Math.max(8, COLUMN_SHORT[c.key]!.length, ...METRICS.map((m) => fmt(c.metrics[m.id]?.median, m.unit).length)))
-  const lines: string[] = []
-  lines.push(''.padEnd(w0) + ' | ' + cols.map((c, i) => COLUMN_SHORT[c.key]!.padStart(ws[i]!)).join(' '))
-  lines.push(head.padEnd(w0) + ' | ' + cols.map((c, i) => `N=${c.layers}`.padStart(ws[i]!)).join(' '))
-  lines.push('-'.repeat(w0) + '-+-' + cols.map((_c, i) => '-'.repeat(ws[i]!)).join('-'))
-  for (const m of METRICS) {
-    lines.push(`${m.label} [${m.unit}]`.padEnd(w0) + ' | ' + cols.map((c, i) => fmt(c.metrics[m.id]?.median, m.unit).padStart(ws[i]!)).join(' '))
+  const heads = [
+    ['', ...cols.map((c) => c.key)],
+    ['workload (median)', ...cols.map((c) => `N=${c.layers}`)]
+  ]
+  const rows = METRICS.map((m) => [`${m.label} [${m.unit}]`, ...cols.map((c) => fmt(c.metrics[m.id]?.median, m.unit))])
+  const keys = [...new Set(cols.map((c) => c.key))]
+  return grid(heads, rows) + '\n\ncolumns: ' + keys.map((k) => `${k} = ${COLUMN_BY_KEY.get(k)!.label}`).join('; ')
+}
+
+function realTable (rr: RealRun): string {
+  const get = (key: string, id: string): number | undefined => rr.columns.find((c) => c.key === key)?.results[id]?.seconds?.median
+  const ots = rr.columns.filter((c) => c.key.startsWith('ots-'))
+  const refs: Array<[string, string]> = [['fuse-ovl', 'fo'], ['kernel', 'k']]
+  const ratioCols: Array<{ head: string, a: string, b: string }> = []
+  for (const o of ots) {
+    for (const [b, bs] of refs) if (rr.columns.some((c) => c.key === b)) ratioCols.push({ head: `${o.key.slice(4)}/${bs}`, a: o.key, b })
   }
-  lines.push('')
-  lines.push('columns: ' + [...new Set(cols.map((c) => c.key))].map((k) => `${COLUMN_SHORT[k]} = ${COLUMN_LABELS[k]}`).join('; '))
-  return lines.join('\n')
+  const heads = [['real work [s]', ...rr.columns.map((c) => c.key), ...ratioCols.map((r) => r.head)]]
+  const rows: string[][] = []
+  for (const cmd of rr.commands) {
+    rows.push([cmd.label, ...rr.columns.map((c) => {
+      const r = c.results[cmd.id]
+      return r?.seconds === undefined && (r?.errors.length ?? 0) > 0 ? 'ERR' : fmt(r?.seconds?.median, 's')
+    }), ...ratioCols.map((rc) => {
+      const a = get(rc.a, cmd.id); const b = get(rc.b, cmd.id)
+      return a !== undefined && b !== undefined && b > 0 ? fmt(a / b, 'x') : '-'
+    })])
+  }
+  rows.push(['mount, median [ms]', ...rr.columns.map((c) => fmt(c.mount?.median, 'ms'))])
+  rows.push(['names seen (find, untimed)', ...rr.columns.map((c) => c.entries === undefined ? '-' : String(c.entries))])
+  const L = rr.layers
+  const out: string[] = []
+  out.push(`real work: ${rr.source} copied (cp -a) as the image layer: ${L.entries} entries, ${(L.bytes / 1e6).toFixed(0)} MB; top layer: ${L.top.join('; ')}.`)
+  out.push(`Each cell: fresh upper and workdir (a first mount: overlayts builds its index in a worker meanwhile), drop_caches, mount, the command (cwd at the mount root, stdout to /dev/null), unmount; ${rr.repeat === 1 ? 'one run' : `median of ${rr.repeat} runs`}.`)
+  out.push('')
+  out.push(grid(heads, rows))
+  out.push('')
+  out.push('columns: ' + rr.columns.map((c) => `${c.key} = ${c.label}`).join('; ') + (ratioCols.length > 0 ? '; X/fo, X/k = ots-X / fuse-overlayfs, / kernel' : ''))
+  const notes: string[] = [...L.notes.map((n) => `  layers: ${n}`)]
+  const kEntries = rr.columns.find((c) => c.key === 'kernel')?.entries
+  for (const c of rr.columns) {
+    for (const cmd of rr.commands) for (const e of c.results[cmd.id]?.errors ?? []) notes.push(`  ${c.key}: ERROR ${e}`)
+    for (const n of c.notes) notes.push(`  ${c.key}: ${n}`)
+    if (kEntries !== undefined && c.entries !== undefined && c.entries !== kEntries) notes.push(`  ${c.key}: find saw ${c.entries} names, the kernel ${kEntries}`)
+  }
+  if (notes.length > 0) out.push('', 'real-work notes:', ...notes)
+  return out.join('\n')
 }
 
 interface Ratio { name: string, variant: string, value: number | undefined, goal: string, pass: boolean | undefined, detail: string }
 
-function ratios (cols: Column[], layers: number[]): { ref: number, base: number, list: Ratio[] } {
+function ratios (cols: Column[], layers: number[], rr: RealRun | undefined): { ref: number, base: number, list: Ratio[] } {
   const ref = layers.includes(64) ? 64 : layers[layers.length - 1]!
   const base = layers.includes(1) ? 1 : layers[0]!
   const get = (key: string, n: number, id: string): number | undefined => cols.find((c) => c.key === key && c.layers === n)?.metrics[id]?.median
+  const unitOf = (id: string): string => METRICS.find((m) => m.id === id)!.unit
   const list: Ratio[] = []
   const add = (name: string, variant: string, a: number | undefined, b: number | undefined, goal: string, ok: (r: number) => boolean, detail: string): void => {
     const value = a !== undefined && b !== undefined && b > 0 ? a / b : undefined
     list.push({ name, variant, value, goal, pass: value === undefined ? undefined : ok(value), detail })
   }
-  for (const v of ['overlayts-first', 'overlayts-remount']) {
-    const vn = v === 'overlayts-first' ? 'first mount' : 'remount'
-    add(`cold stat @${ref} layers: overlayts / kernel`, vn, get(v, ref, 'cold_stat'), get('kernel', ref, 'cold_stat'), '<= 0.25', (r) => r <= 0.25, `${fmt(get(v, ref, 'cold_stat'), 'µs')} / ${fmt(get('kernel', ref, 'cold_stat'), 'µs')} µs`)
-    add(`cold stat overlayts @${ref} / @${base} layers`, vn, get(v, ref, 'cold_stat'), get(v, base, 'cold_stat'), '<= 1.3', (r) => r <= 1.3, `${fmt(get(v, ref, 'cold_stat'), 'µs')} / ${fmt(get(v, base, 'cold_stat'), 'µs')} µs`)
-    add(`negative lookup overlayts @${ref} / @${base} layers (flat)`, vn, get(v, ref, 'neg_lookup'), get(v, base, 'neg_lookup'), '<= 1.3', (r) => r <= 1.3, `${fmt(get(v, ref, 'neg_lookup'), 'µs')} / ${fmt(get(v, base, 'neg_lookup'), 'µs')} µs`)
-    add(`seq read @${ref} layers: overlayts / fuse-overlayfs`, vn, get(v, ref, 'seq_read'), get('fuse-overlayfs', ref, 'seq_read'), '>= 1.0', (r) => r >= 1.0, `${fmt(get(v, ref, 'seq_read'), 'MB/s')} / ${fmt(get('fuse-overlayfs', ref, 'seq_read'), 'MB/s')} MB/s`)
-    add(`create @${ref} layers: overlayts / fuse-overlayfs`, vn, get(v, ref, 'create'), get('fuse-overlayfs', ref, 'create'), '<= 1.0', (r) => r <= 1.0, `${fmt(get(v, ref, 'create'), 'µs')} / ${fmt(get('fuse-overlayfs', ref, 'create'), 'µs')} µs`)
-    add(`unlink @${ref} layers: overlayts / fuse-overlayfs`, vn, get(v, ref, 'unlink'), get('fuse-overlayfs', ref, 'unlink'), '<= 1.0', (r) => r <= 1.0, `${fmt(get(v, ref, 'unlink'), 'µs')} / ${fmt(get('fuse-overlayfs', ref, 'unlink'), 'µs')} µs`)
+  const le = (g: number) => (r: number): boolean => r <= g
+  const ge = (g: number) => (r: number): boolean => r >= g
+  const FO = 'fuse-ovl'; const K = 'kernel'
+  const refName: Record<string, string> = { [FO]: 'fuse-overlayfs', [K]: 'kernel' }
+  const vs = (v: string, id: string, what: string, other: string, goal: string, ok: (r: number) => boolean): void => {
+    const u = unitOf(id)
+    add(`${what} @${ref} layers: ots-pt / ${refName[other]}`, v, get(v, ref, id), get(other, ref, id), goal, ok,
+      `${fmt(get(v, ref, id), u)} / ${fmt(get(other, ref, id), u)} ${u}`)
+  }
+  const flat = (v: string, id: string, what: string): void => {
+    const u = unitOf(id)
+    add(`${what} ots-pt @${ref} / @${base} layers (flat)`, v, get(v, ref, id), get(v, base, id), '<= 1.3', le(1.3),
+      `${fmt(get(v, ref, id), u)} / ${fmt(get(v, base, id), u)} ${u}`)
+  }
+  for (const v of ['ots-pt-1st', 'ots-pt-re']) {
+    if (!cols.some((c) => c.key === v)) continue
+    vs(v, 'seq_read', 'seq read', K, '>= 0.9', ge(0.9))
+    vs(v, 'create', 'create', FO, '<= 1.0', le(1.0))
+    vs(v, 'cold_stat', 'cold stat', FO, '<= 1.0', le(1.0))
+    vs(v, 'first_stat', 'first stat after mount', FO, '<= 1.0', le(1.0))
+    vs(v, 'warm_stat', 'warm stat', K, '<= 1.5', le(1.5))
+    vs(v, 'unlink', 'unlink', FO, '<= 1.0', le(1.0))
+    vs(v, 'readdir_big', 'readdir big/', K, '<= 2.0', le(2.0))
+    flat(v, 'cold_stat', 'cold stat')
+    flat(v, 'neg_lookup', 'negative lookup')
+  }
+  if (rr !== undefined) {
+    const g = (key: string, id: string): number | undefined => rr.columns.find((c) => c.key === key)?.results[id]?.seconds?.median
+    for (const cmd of rr.commands) {
+      const a = g('ots-pt', cmd.id); const f = g(FO, cmd.id); const k = g(K, cmd.id)
+      add(`real ${cmd.id}: ots-pt / fuse-overlayfs`, 'fresh mount', a, f, '<= 1.0', le(1.0),
+        `${fmt(a, 's')} / ${fmt(f, 's')} s; ots-pt / kernel ${a !== undefined && k !== undefined && k > 0 ? fmt(a / k, 'x') : 'n/a'} (kernel ${fmt(k, 's')} s)`)
+    }
   }
   return { ref, base, list }
 }
@@ -580,6 +888,20 @@ function ratioText (r: ReturnType<typeof ratios>): string {
 
 // ---------------------------------------------------------------- main
 
+function available (f: FsKind): boolean {
+  switch (f) {
+    case 'overlayts': return fs.existsSync(fileURLToPath(new URL('../src/cli/main.js', import.meta.url)))
+    case 'kernel':
+      sh('modprobe', ['overlay'])
+      return /\toverlay\n/.test(fs.readFileSync('/proc/filesystems', 'utf8'))
+    case 'fuse-overlayfs': return have('fuse-overlayfs')
+    case 'unionfs':
+      if (have('unionfs')) return true
+      if (have('unionfs-fuse')) { unionfsBin = 'unionfs-fuse'; return true }
+      return false
+  }
+}
+
 async function main (): Promise<number> {
   const opts = parseArgs(process.argv.slice(2))
   const c = opts.quick ? QUICK : FULL
@@ -590,20 +912,11 @@ async function main (): Promise<number> {
 
   // Which filesystems can run here.
   const skipped: string[] = []
-  const fsList = opts.fs.filter((f) => {
-    let ok = true
-    if (f === 'overlayts') ok = fs.existsSync(fileURLToPath(new URL('../src/cli/main.js', import.meta.url)))
-    if (f === 'kernel') {
-      sh('modprobe', ['overlay'])
-      ok = /\toverlay\n/.test(fs.readFileSync('/proc/filesystems', 'utf8'))
-    }
-    if (f === 'fuse-overlayfs') ok = have('fuse-overlayfs')
-    if (f === 'unionfs') {
-      ok = have('unionfs') || have('unionfs-fuse')
-      if (ok && !have('unionfs')) unionfsBin = 'unionfs-fuse'
-    }
-    if (!ok) skipped.push(f)
-    return ok
+  const avail = new Map<FsKind, boolean>()
+  const defs = opts.cols.map((k) => COLUMN_BY_KEY.get(k)!).filter((d) => {
+    if (!avail.has(d.fs)) avail.set(d.fs, available(d.fs))
+    if (!avail.get(d.fs)!) skipped.push(d.key)
+    return avail.get(d.fs)!
   })
   for (const s of skipped) log(`bench: skipping ${s}: not available on this system`)
 
@@ -611,15 +924,22 @@ async function main (): Promise<number> {
     const n = os.cpus().length
     const r = sh('taskset', ['-a', '-p', '-c', String(n - 1), String(process.pid)])
     if (r.ok && have('taskset')) daemonCpus = n === 2 ? '0' : `0-${n - 2}`
-    else log(`bench: cannot pin CPUs (${r.out}); running unpinned`)
+    else log(`bench: cannot pin CPUs (${brief(r.out)}); running unpinned`)
   }
   const root = fs.mkdtempSync(path.join(opts.tmp ?? os.tmpdir(), 'ob'))
   log(`bench: ${daemonCpus === undefined ? 'unpinned' : `bench on CPU ${os.cpus().length - 1}, daemons on CPU ${daemonCpus}`}`)
-  log(`bench: ${opts.quick ? 'quick' : 'full'} run; layers ${opts.layers.join(',')}; filesystems ${fsList.join(',')}; in ${root}`)
+  log(`bench: ${opts.quick ? 'quick' : 'full'} run; ${opts.synthetic ? `layers ${opts.layers.join(',')}` : 'no synthetic stacks'}; ${opts.real ? 'real work' : 'no real work'}; columns ${defs.map((d) => d.key).join(',')}; in ${root}`)
   startWatchdog()
+  const finish = (): void => {
+    const left = mountInfo().filter((m) => m.mountpoint.startsWith(root + '/'))
+    if (left.length > 0) log(`bench: WARNING: still mounted: ${left.map((m) => m.mountpoint).join(' ')}; keeping ${root}`)
+    else if (!opts.keep) fs.rmSync(root, { recursive: true, force: true })
+    else log(`bench: kept ${root}`)
+  }
   const onSignal = (sig: string): void => {
     log(`bench: ${sig}: unmounting`)
     cleanupAll()
+    try { finish() } catch { /* best effort */ }
     process.exit(130)
   }
   process.on('SIGINT', () => onSignal('SIGINT'))
@@ -627,54 +947,68 @@ async function main (): Promise<number> {
 
   const cols: Column[] = []
   const builds: Record<number, number> = {}
+  let real: RealRun | undefined
+  let realNote: string | undefined
   try {
-    let tb = Date.now()
-    const master = buildMaster(root, c)
-    log(`bench: master files written in ${((Date.now() - tb) / 1000).toFixed(1)} s`)
-    for (const n of opts.layers) {
-      tb = Date.now()
-      const st = buildStack(root, master, n, c)
-      builds[n] = (Date.now() - tb) / 1000
-      log(`bench: stack of ${n} layers built in ${builds[n]!.toFixed(2)} s`)
-      for (const f of fsList) {
-        const t = freshTarget(st, f === 'fuse-overlayfs' ? 'fo' : f === 'overlayts' ? 'ot' : f === 'kernel' ? 'k' : 'un')
-        if (f === 'overlayts') {
-          cols.push(await runColumn('overlayts-first', f, st, t, 0, c, opts))
-          cols.push(await runColumn('overlayts-remount', f, st, t, 1, c, opts))
-        } else {
-          cols.push(await runColumn(f, f, st, t, 0, c, opts))
+    if (opts.synthetic) {
+      let tb = Date.now()
+      const master = buildMaster(root, c)
+      log(`bench: master files written in ${((Date.now() - tb) / 1000).toFixed(1)} s`)
+      for (const n of opts.layers) {
+        tb = Date.now()
+        const st = buildStack(root, master, n, c)
+        builds[n] = (Date.now() - tb) / 1000
+        log(`bench: stack of ${n} layers built in ${builds[n]!.toFixed(2)} s`)
+        const targets = new Map<string, Target>()
+        for (const def of defs) {
+          let t = targets.get(def.target)
+          const pre: string[] = []
+          if (t === undefined) {
+            t = freshTarget(st, def.target)
+            targets.set(def.target, t)
+            if (def.remount === true && def.fs === 'overlayts') pre.push(primeIndex(st, t))
+          }
+          cols.push(await runColumn(def, st, t, c, opts, pre))
         }
-        if (isMounted(t.mp) === undefined) {
-          fs.rmSync(t.upper, { recursive: true, force: true })
-          fs.rmSync(t.work, { recursive: true, force: true })
+        for (const t of targets.values()) {
+          if (isMounted(t.mp) === undefined) {
+            fs.rmSync(t.upper, { recursive: true, force: true })
+            fs.rmSync(t.work, { recursive: true, force: true })
+          }
         }
       }
+    }
+    if (opts.real) {
+      const r = await runReal(root, defs, opts)
+      if (typeof r === 'string') { realNote = r; log(`bench: ${r}`) } else real = r
     }
   } finally {
     cleanupAll()
     disarm()
     watchdog?.postMessage({ stop: true })
-    const left = mountInfo().filter((m) => m.mountpoint.startsWith(root + '/'))
-    if (left.length > 0) log(`bench: WARNING: still mounted: ${left.map((m) => m.mountpoint).join(' ')}; keeping ${root}`)
-    else if (!opts.keep) fs.rmSync(root, { recursive: true, force: true })
-    else log(`bench: kept ${root}`)
+    finish()
   }
 
-  // Order the columns by filesystem, then layer count.
-  const order = ['overlayts-first', 'overlayts-remount', 'kernel', 'fuse-overlayfs', 'unionfs']
+  // Order the columns as COLUMNS, then by layer count.
+  const order = COLUMNS.map((d) => d.key)
   cols.sort((a, b) => order.indexOf(a.key) - order.indexOf(b.key) || a.layers - b.layers)
   const elapsed = (Date.now() - t0) / 1000
-  const r = ratios(cols, opts.layers)
+  const r = ratios(cols, opts.layers, real)
 
   const out: string[] = []
-  out.push('')
-  out.push(table(cols))
-  const notes = cols.flatMap((col) => [...(col.error ? [`ERROR ${col.error}`] : []), ...col.notes].map((n) => `  ${col.label} N=${col.layers}: ${n}`))
-  if (notes.length > 0) out.push('', 'notes:', ...notes)
+  if (opts.synthetic) {
+    out.push('')
+    out.push(table(cols))
+    const notes = cols.flatMap((col) => [...(col.error ? [`ERROR ${col.error}`] : []), ...col.notes].map((n) => `  ${col.key} N=${col.layers}: ${n}`))
+    if (notes.length > 0) out.push('', 'notes:', ...notes)
+  }
+  if (real !== undefined) out.push('', realTable(real))
+  if (realNote !== undefined) out.push('', realNote)
   if (skipped.length > 0) out.push('', `skipped (not installed): ${skipped.join(', ')}`)
-  out.push('', `goal ratios (issue 5; reference ${r.ref} layers, base ${r.base} layer${r.base === 1 ? '' : 's'}):`, ratioText(r))
+  out.push('', `goal ratios (issue 9; reference ${r.ref} layers, base ${r.base} layer${r.base === 1 ? '' : 's'}${opts.synthetic ? '' : '; synthetic stacks not run'}):`, ratioText(r))
   const loadAfter = os.loadavg()
-  out.push('', `total run time ${elapsed.toFixed(1)} s (${opts.quick ? 'quick' : 'full'}; stack builds ${Object.values(builds).reduce((a, b) => a + b, 0).toFixed(1)} s)`)
+  out.push('', `total run time ${elapsed.toFixed(1)} s (${opts.quick ? 'quick' : 'full'}; stack builds ${Object.values(builds).reduce((a, b) => a + b, 0).toFixed(1)} s` +
+    (real !== undefined ? `; node_modules copy ${real.layers.copySeconds.toFixed(1)} s` : '') + ')')
   out.push(`load average (1 min) before ${loadBefore[0]!.toFixed(2)}, after ${loadAfter[0]!.toFixed(2)} on ${os.cpus().length} CPUs` +
     (Math.max(loadBefore[0]!, loadAfter[0]!) > 0.5 ? ': other work was running, expect noise' : ''))
   process.stdout.write(out.join('\n') + '\n')
@@ -684,8 +1018,9 @@ async function main (): Promise<number> {
       date: new Date().toISOString(),
       host: { kernel: os.release(), cpus: os.cpus().length, node: process.version },
       quick: opts.quick,
-      layers: opts.layers,
-      filesystems: fsList,
+      layers: opts.synthetic ? opts.layers : [],
+      filesystems: defs.map((d) => d.key),
+      columnDefs: defs.map((d) => ({ key: d.key, label: d.label, fs: d.fs, otsOpts: d.fs === 'overlayts' ? [d.otsOpts, opts.otsOpts].filter(Boolean).join(',') : undefined, remount: d.remount === true })),
       skipped,
       samples: c,
       cpuPinning: daemonCpus === undefined ? null : { bench: os.cpus().length - 1, daemons: daemonCpus },
@@ -694,6 +1029,19 @@ async function main (): Promise<number> {
       buildSeconds: builds,
       metrics: METRICS,
       columns: cols,
+      real: real === undefined
+        ? { skipped: realNote ?? 'not run' }
+        : {
+            source: real.source,
+            entries: real.layers.entries,
+            bytes: real.layers.bytes,
+            top: real.layers.top,
+            notes: real.layers.notes,
+            copySeconds: real.layers.copySeconds,
+            repeat: real.repeat,
+            commands: real.commands,
+            columns: real.columns
+          },
       ratios: r
     }
     fs.writeFileSync(opts.json, JSON.stringify(doc, null, 2) + '\n')
@@ -705,15 +1053,21 @@ async function main (): Promise<number> {
       title: 'Cold lookup (stat of a bottom-layer file) vs number of layers',
       xLabel: 'number of lower layers (log scale)',
       yLabel: 'median cold stat, µs (log scale)',
-      series: keys.map((k) => ({
-        name: COLUMN_LABELS[k]!,
-        points: cols.filter((col) => col.key === k && col.metrics.cold_stat !== undefined).map((col) => [col.layers, col.metrics.cold_stat!.median] as const)
-      }))
+      series: keys.map((k) => {
+        const d = COLUMN_BY_KEY.get(k)!
+        return {
+          name: d.legend,
+          color: d.color,
+          dash: d.dash ?? '',
+          points: cols.filter((col) => col.key === k && col.metrics.cold_stat !== undefined).map((col) => [col.layers, col.metrics.cold_stat!.median] as const)
+        }
+      })
     })
     fs.writeFileSync(opts.svg, svg)
     log(`bench: wrote ${opts.svg}`)
   }
-  return cols.some((col) => col.error !== undefined) ? 1 : 0
+  const realErrors = real?.columns.some((col) => Object.values(col.results).some((x) => x.errors.length > 0)) ?? false
+  return cols.some((col) => col.error !== undefined) || realErrors ? 1 : 0
 }
 
 main().then((code) => { process.exitCode = code }, (e: unknown) => {

@@ -1,6 +1,12 @@
 /** A hand-written SVG line chart: log-scale x and y, one line per series. */
 
-export interface Series { readonly name: string, readonly points: ReadonlyArray<readonly [number, number]> }
+export interface Series {
+  readonly name: string
+  readonly points: ReadonlyArray<readonly [number, number]>
+  /** Stroke colour and dash pattern; by default from the palette, in series order. */
+  readonly color?: string
+  readonly dash?: string
+}
 
 const COLORS = ['#1f77b4', '#aec7e8', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2']
 const DASH = ['', '6 3', '', '', '', '2 2', '', '']
@@ -56,8 +62,8 @@ export function lineChartSvg (o: { title: string, xLabel: string, yLabel: string
   out.push(`<text x="${L + pw / 2}" y="${H - 22}" text-anchor="middle">${esc(o.xLabel)}</text>`)
   out.push(`<text transform="translate(22 ${T + ph / 2}) rotate(-90)" text-anchor="middle">${esc(o.yLabel)}</text>`)
   o.series.forEach((s, i) => {
-    const c = COLORS[i % COLORS.length]!
-    const dash = DASH[i % DASH.length]!
+    const c = s.color ?? COLORS[i % COLORS.length]!
+    const dash = s.dash ?? DASH[i % DASH.length]!
     const pts = s.points.filter((p) => p[0] > 0 && p[1] > 0 && Number.isFinite(p[1]))
     if (pts.length > 1) {
       out.push(`<polyline fill="none" stroke="${c}" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ''} points="${pts.map((p) => `${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`).join(' ')}"/>`)
