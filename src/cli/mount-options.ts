@@ -6,6 +6,8 @@
  * add are accepted; anything unknown is an error, never silently ignored.
  */
 import * as path from 'node:path'
+import type { WhiteoutOption } from '../overlay/layer-form.js'
+import { WHITEOUT_OPTIONS } from '../overlay/layer-form.js'
 
 export class OptionError extends Error {
   constructor (message: string) {
@@ -27,6 +29,8 @@ export interface MountOptions {
   transport: Transport
   /** Hand the kernel backing files at open (kernel transport), where the kernel allows it. */
   passthrough: boolean
+  /** How the lowers' whiteouts are read: `.wh.*` files as OCI markers or as plain names (src/overlay/layer-form.ts). */
+  whiteouts: WhiteoutOption
 }
 
 export type Transport = 'kernel' | 'fuse-native'
@@ -84,7 +88,7 @@ function layerPath (key: string, raw: string, cwd: string): string {
 
 /** Parses one or more -o strings (mount(8) may pass several). */
 export function parseMountOptions (optionStrings: readonly string[], cwd = process.cwd()): MountOptions {
-  const out: MountOptions = { lowers: [], upper: undefined, workdir: undefined, index: undefined, readOnly: false, attrTimeout: undefined, transport: 'kernel', passthrough: true }
+  const out: MountOptions = { lowers: [], upper: undefined, workdir: undefined, index: undefined, readOnly: false, attrTimeout: undefined, transport: 'kernel', passthrough: true, whiteouts: 'auto' }
   const seen = new Set<string>()
   for (const str of optionStrings) {
     for (const item of splitEscaped(str, ',')) {
@@ -122,6 +126,10 @@ export function parseMountOptions (optionStrings: readonly string[], cwd = proce
         case 'transport':
           if (value !== 'kernel' && value !== 'fuse-native') throw new OptionError(`transport is kernel or fuse-native, not ${value ?? '(none)'}`)
           out.transport = value
+          break
+        case 'whiteouts':
+          if (!WHITEOUT_OPTIONS.includes(value as WhiteoutOption)) throw new OptionError(`whiteouts is ${WHITEOUT_OPTIONS.join(', ')}, not ${value ?? '(none)'}`)
+          out.whiteouts = value as WhiteoutOption
           break
         case 'passthrough':
           if (value !== 'on' && value !== 'off') throw new OptionError(`passthrough is on or off, not ${value ?? '(none)'}`)

@@ -4,13 +4,14 @@
  * {type:'ready', ...IndexStatus} or {type:'error', message} at the end.
  */
 import { parentPort, workerData } from 'node:worker_threads'
+import type { WhiteoutForm } from '../overlay/layer-form.js'
 import type { Layer } from '../overlay/layers.js'
 import { ensureIndex } from './build.js'
 
-interface Job { dbPath: string, lowers: Array<{ root: string, index: number, dev: string, ino: string }> }
+interface Job { dbPath: string, lowers: Array<{ root: string, index: number, dev: string, ino: string, whiteouts?: WhiteoutForm }> }
 
 const job = workerData as Job
-const lowers: Layer[] = job.lowers.map((l) => ({ root: l.root, role: 'lower', index: l.index, dev: BigInt(l.dev), ino: BigInt(l.ino) }))
+const lowers: Layer[] = job.lowers.map((l) => ({ root: l.root, role: 'lower', index: l.index, dev: BigInt(l.dev), ino: BigInt(l.ino), ...(l.whiteouts !== undefined ? { whiteouts: l.whiteouts } : {}) }))
 try {
   let last = 0
   const status = ensureIndex(job.dbPath, lowers, (entries) => {

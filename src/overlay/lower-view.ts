@@ -11,7 +11,9 @@
  * Lookup of NAME in a merged lower dir walks that dir's layer list from the
  * top (see OVERLAY-RULES.md):
  *   - NAME absent in a layer: go on to the next;
- *   - a whiteout (char 0/0, or an OCI `.wh.NAME` beside it): NAME is gone, stop;
+ *   - a whiteout (char 0/0, or in an OCI-form layer a `.wh.NAME` beside it):
+ *     NAME is gone, stop (in OCI-form layers `.wh.*` names are markers, never
+ *     entries; in kernel-form layers they are plain names, see layer-form.ts);
  *   - a non-directory: the answer if nothing was found above; stop either way;
  *   - a directory: add it to the new dir's layer list; stop if it is opaque;
  *     a redirect xattr sends the lookup in the layers below to another path.
@@ -91,10 +93,15 @@ const S_IFMT = 0o170000n
 const S_IFDIR = 0o040000n
 export function isDirStat (st: Stats): boolean { return (st.mode & S_IFMT) === S_IFDIR }
 
-function isOpaqueLowerDir (phys: string): boolean {
+function isOpaqueLowerDir (phys: string, oci: boolean): boolean {
   const v = sys.lgetxattr(phys, OPAQUE_XATTR)
   if (v !== undefined && v.length === 1 && v[0] === 0x79 /* 'y' */) return true
-  return sys.exists(phys + '/' + OCI_OPAQUE_MARKER)
+  return oci && sys.exists(phys + '/' + OCI_OPAQUE_MARKER)
+}
+
+/** Does the layer read `.wh.*` files as markers? */
+function ociForm (layer: Layer): boolean {
+  return layer.whiteouts !== 'kernel'
 }
 
 function redirectOf (phys: string): string | undefined {
@@ -197,8 +204,9 @@ export class ScanLowerView implements LowerView {
       const dirPhys = physical(layer, pd.rel)
       const childRel = joinRel(pd.rel, name)
       const here = this.namesIn(pd.layer, pd.rel)
-      if (here.has(OCI_WHITEOUT_PREFIX + name)) break
-      if (!here.has(name)) continue
+      const oci = ociForm(layer)
+      if (oci && here.has(OCI_WHITEOUT_PREFIX + name)) break
+      if (!here.has(name) || (oci && isOciMarker(name))) continue
       const st = sys.lstat(dirPhys + '/' + name)
       if (st === undefined) continue
       if (isWhiteoutStat(st)) break
@@ -209,7 +217,7 @@ export class ScanLowerView implements LowerView {
       if (found === null) found = { layer: pd.layer, rel: childRel, stat: st, dirs }
       dirs.push({ layer: pd.layer, rel: childRel })
       const phys = dirPhys + '/' + name
-      if (isOpaqueLowerDir(phys)) break
+      if (isOpaqueLowerDir(phys, oci)) break
       const redirect = redirectOf(phys)
       if (redirect !== undefined) {
         // The layers below this one hold the dir's contents under another path.
@@ -235,8 +243,9 @@ export class ScanLowerView implements LowerView {
     if (dir === null || dir.dirs === undefined) return out
     const seen = new Set<string>()
     for (const pd of dir.dirs) {
+      const oci = ociForm(this.lowers[pd.layer]!)
       for (const name of this.namesIn(pd.layer, pd.rel)) {
-        if (isOciMarker(name) || seen.has(name)) continue
+        if ((oci && isOciMarker(name)) || seen.has(name)) continue
         seen.add(name)
         const entry = this.lookup(joinRel(rel, name))
         if (entry !== null) out.set(name, entry)

@@ -5,7 +5,7 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Test } from 'tap'
-import { buildStack, type LayerForm, type StackSpec } from './layers.js'
+import { buildLayer, buildStack, type LayerForm, type StackSpec } from './layers.js'
 import { mountKernel, mountOverlayts, type MountHandle } from './mounts.js'
 import { tmpDir } from './tmp.js'
 
@@ -33,20 +33,28 @@ export interface PairOptions {
   readonly overlaytsExtra?: string[]
   /** Kernel mount options besides redirect_dir=on. */
   readonly kernelExtra?: string[]
+  /** The overlayts copy's form of each layer (top first), when not all `form`; the kernel's copy is all kernel form. */
+  readonly forms?: LayerForm[]
 }
 
 export async function mountPair (t: Test, label: string, spec: StackSpec, opts: PairOptions = {}): Promise<Pair> {
   const tmp = await tmpDir(t, label)
-  const build = async (name: string): Promise<Side> => {
+  const build = async (name: string, s: StackSpec, forms?: LayerForm[]): Promise<Side> => {
     const dir = join(tmp, name)
-    const stack = await buildStack(join(dir, 'layers'), spec, { form: opts.form ?? 'kernel' })
-    const side = { lowers: stack.lowers, upper: join(dir, 'upper'), work: join(dir, 'work'), merged: join(dir, 'merged') }
+    const lowers = forms === undefined
+      ? (await buildStack(join(dir, 'layers'), s, { form: opts.form ?? 'kernel' })).lowers
+      : await Promise.all(s.layers.map(async (l, i) => {
+        const d = join(dir, 'layers', `${String(i).padStart(2, '0')}-${forms[i] ?? 'kernel'}`)
+        await buildLayer(d, l, forms[i] ?? 'kernel')
+        return d
+      }))
+    const side = { lowers, upper: join(dir, 'upper'), work: join(dir, 'work'), merged: join(dir, 'merged') }
     for (const d of [side.upper, side.work, side.merged]) await mkdir(d, { mode: 0o755 })
-    await opts.prepare?.(stack.lowers, side)
+    await opts.prepare?.(lowers, side)
     return side
   }
-  const kernel = await build('k')
-  const overlayts = await build('o')
+  const kernel = await build('k', spec)
+  const overlayts = await build('o', spec, opts.forms)
   const k = await mountKernel(t, { lower: kernel.lowers, upper: kernel.upper, work: kernel.work, merged: kernel.merged, redirectDir: true, extra: opts.kernelExtra ?? [] })
   let o: MountHandle | undefined
   const mountO = async (extra: string[]): Promise<void> => {

@@ -2,13 +2,15 @@
 // checked through real mounts against the kernel (redirect_dir=on) on two
 // copies of the same layers: every step's answer on overlayts must be the
 // kernel's, then the uppers must match.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { execFileSync } from 'node:child_process'
-import { appendFileSync, chmodSync, closeSync, fstatSync, lchownSync, linkSync, lstatSync, openSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
+import { appendFileSync, chmodSync, closeSync, fstatSync, lchownSync, linkSync, lstatSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { utimensat } from '../../src/overlay/sys/native.js'
-import { attempt, mountPair } from '../helpers/side-by-side.js'
-import { diffSnapshots, snapshotUpper, type SnapEntry } from '../helpers/snapshot.js'
+import type { StackSpec } from '../helpers/layers.js'
+import { REPO_ROOT } from '../helpers/mounts.js'
+import { attempt, mountPair, type Pair } from '../helpers/side-by-side.js'
+import { diffSnapshots, snapshotTree, snapshotUpper, type SnapEntry } from '../helpers/snapshot.js'
 
 /** Mtimes within a day of now were set by the run itself: they differ between the two sides. */
 function stableTimes (entries: SnapEntry[]): SnapEntry[] {
@@ -275,4 +277,118 @@ for (const transport of ['kernel', 'fuse-native'] as const) t.test(`item 2: a co
   const before = numbers(pair.overlayts, 'now')
   await pair.remountOverlayts()
   t.same(numbers(pair.overlayts, 'now'), before, 'the same numbers after a remount')
+})
+
+// Literal `.wh.*` files in a kernel-form layer (one with char 0/0 whiteouts):
+// the kernel shows them as plain files, and hides nothing because of them.
+const LITERAL_WH: StackSpec = {
+  layers: [
+    {
+      name: 'top',
+      entries: [
+        { type: 'whiteout', path: 'gone' },
+        { type: 'raw-oci-whiteout', path: 'foo' }, // a file named .wh.foo
+        { type: 'raw-oci-opaque', path: 'd' }, // a file named d/.wh..wh..opq
+        { type: 'file', path: 'd/top', content: 'top\n' },
+        { type: 'raw-oci-whiteout', path: 'sub/x' } // sub/.wh.x
+      ]
+    },
+    {
+      name: 'bottom',
+      entries: [
+        { type: 'file', path: 'foo', content: 'foo\n' },
+        { type: 'file', path: 'gone', content: 'gone\n' },
+        { type: 'file', path: 'd/below', content: 'below\n' },
+        { type: 'file', path: 'sub/x', content: 'x\n' },
+        { type: 'raw-oci-whiteout', path: 'bar' }, // .wh.bar in the bottom layer
+        { type: 'whiteout', path: 'nothing-below' } // which is kernel form too
+      ]
+    }
+  ]
+}
+
+async function sameMergedView (t: Test, pair: Pair, what: string): Promise<void> {
+  const view = async (m: string): Promise<SnapEntry[]> => stableTimes(await snapshotTree(m, { xattrs: true, mtime: true }))
+  t.same(diffSnapshots(await view(pair.overlayts.merged), await view(pair.kernel.merged), { aName: 'overlayts', bName: 'kernel' }), [], what)
+}
+
+const probe = (m: string): string[] => ['.wh.foo', 'foo', 'gone', 'd/.wh..wh..opq', 'd/below', 'sub/.wh.x', 'sub/x', '.wh.bar', 'bar']
+  .map(rel => `${rel}: ${attempt(() => lstatSync(join(m, rel)).isFile() ? 'file' : 'other')}`)
+
+t.test('item 7: `.wh.*` files in a kernel-form layer are plain files (whiteouts=auto)', async t => {
+  const pair = await mountPair(t, 'literalwh', LITERAL_WH)
+  t.same(probe(pair.overlayts.merged), probe(pair.kernel.merged), 'each name as the kernel shows it')
+  await sameMergedView(t, pair, 'merged trees match')
+  // Changes next to them: a copy-up and a whiteout in a dir holding a literal `.wh.` file.
+  const steps = (m: string): string[] => [
+    `append d/below: ${attempt(() => appendFileSync(join(m, 'd/below'), 'more\n'))}`,
+    `unlink sub/x: ${attempt(() => unlinkSync(join(m, 'sub/x')))}`,
+    `unlink .wh.foo: ${attempt(() => unlinkSync(join(m, '.wh.foo')))}`,
+    `readdir: ${attempt(() => readdirSync(m).sort().join(','))}`,
+    `readdir sub: ${attempt(() => readdirSync(join(m, 'sub')).sort().join(','))}`
+  ]
+  t.same(steps(pair.overlayts.merged), steps(pair.kernel.merged), 'changes answer as the kernel')
+  // Again from the lookup index (built at the first mount).
+  await pair.remountOverlayts()
+  await sameMergedView(t, pair, 'merged trees match after a remount (from the index)')
+  await pair.unmount()
+  const up = async (u: string): Promise<SnapEntry[]> => stableTimes(await snapshotUpper(u, { mtime: true }))
+  t.same(diffSnapshots(await up(pair.overlayts.upper), await up(pair.kernel.upper), { aName: 'overlayts', bName: 'kernel' }), [], 'uppers match')
+})
+
+t.test('item 7: an OCI-form layer over a kernel-form one: each read in its own form', async t => {
+  // The kernel mounts the top layer in kernel form, overlayts the same
+  // changes in OCI form; the bottom layer (with its literal .wh.bar and a
+  // char 0/0 whiteout) is kernel form on both sides.
+  const spec: StackSpec = {
+    layers: [
+      {
+        name: 'top',
+        entries: [
+          { type: 'whiteout', path: 'gone' },
+          { type: 'opaque', path: 'd' },
+          { type: 'file', path: 'd/top', content: 'top\n' },
+          { type: 'whiteout', path: 'sub/x' }
+        ]
+      },
+      {
+        name: 'bottom',
+        entries: [
+          { type: 'whiteout', path: 'nothing-below' },
+          { type: 'file', path: 'foo', content: 'foo\n' },
+          { type: 'file', path: 'gone', content: 'gone\n' },
+          { type: 'file', path: 'd/below', content: 'below\n' },
+          { type: 'file', path: 'sub/x', content: 'x\n' },
+          { type: 'file', path: 'sub/y', content: 'y\n' },
+          { type: 'raw-oci-whiteout', path: 'bar' },
+          { type: 'file', path: 'bar', content: 'bar\n' }
+        ]
+      }
+    ]
+  }
+  const pair = await mountPair(t, 'mixedforms', spec, { forms: ['oci', 'kernel'] })
+  t.same(probe(pair.overlayts.merged), probe(pair.kernel.merged), 'each name as the kernel shows it')
+  await sameMergedView(t, pair, 'merged trees match')
+  await pair.remountOverlayts()
+  await sameMergedView(t, pair, 'merged trees match after a remount (from the index)')
+})
+
+t.test('item 7: whiteouts=kernel|oci decide for an ambiguous layer', async t => {
+  // No char 0/0 whiteout and no overlay xattr: auto reads `.wh.*` as OCI markers.
+  const spec: StackSpec = {
+    layers: [
+      { name: 'top', entries: [{ type: 'raw-oci-whiteout', path: 'foo' }, { type: 'file', path: 'top', content: 't\n' }] },
+      { name: 'bottom', entries: [{ type: 'file', path: 'foo', content: 'foo\n' }] }
+    ]
+  }
+  const names = (m: string): string => readdirSync(m).sort().join(',')
+  const pair = await mountPair(t, 'whoption', spec)
+  t.equal(names(pair.kernel.merged), '.wh.foo,foo,top', 'the kernel shows .wh.foo as a file')
+  t.equal(names(pair.overlayts.merged), 'top', 'auto: an OCI-form layer, foo whited out')
+  // Until src/cli/daemon.ts hands MountOptions.whiteouts to openStack, the option parses but does not reach the layers.
+  const plumbed = { todo: /whiteouts: o\.mount\.whiteouts/.test(readFileSync(join(REPO_ROOT, 'src/cli/daemon.ts'), 'utf8')) ? false : 'src/cli/daemon.ts does not pass whiteouts to openStack yet' }
+  await pair.remountOverlayts(['-o', 'whiteouts=kernel'])
+  t.equal(names(pair.overlayts.merged), '.wh.foo,foo,top', 'whiteouts=kernel: plain files, as the kernel', plumbed)
+  await pair.remountOverlayts(['-o', 'whiteouts=oci'])
+  t.equal(names(pair.overlayts.merged), 'top', 'whiteouts=oci: markers again (and the index follows the option)')
 })
