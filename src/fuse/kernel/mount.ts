@@ -76,7 +76,7 @@ export async function mountKernel (overlay: Overlay, o: FuseMountOptions): Promi
       o.onUnmounted()
     }
   })
-  ops = new KernelOps(overlay, session, { log: o.log, cacheTimeout: o.attrTimeout ?? DEFAULT_CACHE_TIMEOUT, ioStats })
+  ops = new KernelOps(overlay, session, { log: o.log, cacheTimeout: o.attrTimeout ?? DEFAULT_CACHE_TIMEOUT, ioStats, traceOps: o.traceOps })
   session.start()
   process.on(IO_STATS_SIGNAL, onSignal)
   // mount(2) returned: the kernel answers lookups once INIT is answered, which

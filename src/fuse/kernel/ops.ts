@@ -40,6 +40,8 @@ export interface KernelOpsOptions {
   /** Seconds the kernel may cache entries and attributes. */
   readonly cacheTimeout: number
   readonly ioStats?: IoStats
+  /** Log every operation, the negative lookups too (debug level). */
+  readonly traceOps: boolean
 }
 
 /** An open directory: its listing, fixed at opendir so offsets stay stable. */
@@ -58,6 +60,10 @@ export class KernelOps {
 
   constructor (private readonly overlay: Overlay, private readonly session: Session, private readonly o: KernelOpsOptions) {
     this.passthrough = new Passthrough(session, o.log)
+    session.pathOf = (id) => {
+      const n = this.nodes.get(id)
+      return n === undefined ? undefined : this.nodes.path(n)
+    }
     overlay.onCopiedUp = (rel) => {
       const node = this.nodeAt(rel)
       if (node !== undefined) session.invalidateAttr(node.id)
@@ -149,7 +155,10 @@ export class KernelOps {
         e = ov.lookup(rel)
       } catch (err) {
         // A negative entry the kernel may cache: a name appears only through us.
-        if (err instanceof FsError && err.code === 'ENOENT') return entryOut(0, 0, undefined, t, t)
+        if (err instanceof FsError && err.code === 'ENOENT') {
+          if (this.o.traceOps) this.o.log.debug({ op: 'lookup', path: '/' + rel, errno: 'ENOENT' }, 'op')
+          return entryOut(0, 0, undefined, t, t)
+        }
         throw err
       }
       return this.entry(parent, name, e)

@@ -56,8 +56,15 @@ export interface SessionOptions {
   readonly onEnd: (errno: number) => void
 }
 
+/** The operation's name in logs, as in the fuse-native transport's: 'lookup', 'rmdir', ... */
+export function opName (opcode: number): string {
+  return (Op[opcode] ?? String(opcode)).toLowerCase()
+}
+
 export class Session {
   private handlers: Array<Handler | undefined> = []
+  /** The merged path of a node id, for logs (set by the ops table). */
+  pathOf: (nodeid: number) => string | undefined = () => undefined
   private readers: device.ReaderHandle | undefined
   private ended = false
   negotiated: Negotiated | undefined
@@ -126,7 +133,7 @@ export class Session {
 
   private answer (req: Request, a: Answer): void {
     if (a === NO_REPLY) return
-    if (this.opts.traceOps) this.opts.log.debug({ op: Op[req.opcode], nodeid: req.nodeid }, 'op')
+    if (this.opts.traceOps) this.opts.log.debug({ op: opName(req.opcode), path: this.logPath(req.nodeid) }, 'op')
     if (a instanceof Framed) {
       const b = a.buf
       b.writeUInt32LE(b.length, 0)
@@ -139,8 +146,8 @@ export class Session {
   }
 
   private fail (req: Request, e: unknown): void {
-    const err = toFsError(e, (e as { path?: string } | undefined)?.path ?? `(node ${req.nodeid})`)
-    const op = Op[req.opcode] ?? String(req.opcode)
+    const err = toFsError(e, (e as { path?: string } | undefined)?.path ?? this.logPath(req.nodeid))
+    const op = opName(req.opcode)
     if (!(e instanceof FsError) && err.code === 'EIO') {
       this.opts.log.error({ op, path: err.path, errno: err.code, err: e }, 'operation failed unexpectedly')
     } else if (!ROUTINE.has(err.code)) {
@@ -149,6 +156,11 @@ export class Session {
       this.opts.log.debug({ op, path: err.path, errno: err.code }, 'op')
     }
     this.send(req, -err.errno)
+  }
+
+  private logPath (nodeid: number): string {
+    const rel = this.pathOf(nodeid)
+    return rel === undefined ? `(node ${nodeid})` : '/' + rel
   }
 
   private send (req: Request, error: number): void {
