@@ -24,7 +24,8 @@ function mtimeOf (p: string): string {
   return st.mtimeNs > recent ? 'now' : String(st.mtimeNs)
 }
 
-t.test('item 3: times before 1970 with a fraction of a second', async t => {
+// Both transports: each converts times between the kernel's (sec, nsec) and ns on its own.
+for (const transport of ['kernel', 'fuse-native'] as const) t.test(`item 3: times before 1970 with a fraction of a second (transport=${transport})`, async t => {
   // [sec, nsec] as utimensat takes them: 0 <= nsec < 1e9, so -89560799.5 s is (-89560800, 5e8).
   const TIMES: Record<string, [number, number]> = {
     old: [-89560800, 500_000_000], // 1967-03-01 10:00:00.5
@@ -45,6 +46,7 @@ t.test('item 3: times before 1970 with a fraction of a second', async t => {
       ]
     }]
   }, {
+    overlaytsExtra: ['-o', `transport=${transport}`],
     prepare (lowers) {
       // Deepest first: setting a child's times leaves its parent's alone, but be plain about it.
       for (const [rel, [s, n]] of Object.entries(TIMES).sort((a, b) => b[0].length - a[0].length)) {
