@@ -31,8 +31,8 @@ export async function runDaemon (o: DaemonOptions): Promise<number> {
   // Modes asked for through the mount are final: the kernel applied the caller's umask already.
   process.umask(0)
   const spec = o.mount.readOnly && o.mount.upper !== undefined
-    ? { lowers: [o.mount.upper, ...o.mount.lowers], merged: o.merged }
-    : { lowers: o.mount.lowers, upper: o.mount.upper, workdir: o.mount.workdir, merged: o.merged }
+    ? { lowers: [o.mount.upper, ...o.mount.lowers], merged: o.merged, whiteouts: o.mount.whiteouts }
+    : { lowers: o.mount.lowers, upper: o.mount.upper, workdir: o.mount.workdir, merged: o.merged, whiteouts: o.mount.whiteouts }
   let overlay: Overlay
   let index: LowerIndex | undefined
   try {

@@ -4,11 +4,10 @@
 // kernel's, then the uppers must match.
 import t, { type Test } from 'tap'
 import { execFileSync } from 'node:child_process'
-import { appendFileSync, chmodSync, closeSync, fstatSync, lchownSync, linkSync, lstatSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
+import { appendFileSync, chmodSync, closeSync, fstatSync, lchownSync, linkSync, lstatSync, openSync, readdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { utimensat } from '../../src/overlay/sys/native.js'
 import type { StackSpec } from '../helpers/layers.js'
-import { REPO_ROOT } from '../helpers/mounts.js'
 import { attempt, mountPair, type Pair } from '../helpers/side-by-side.js'
 import { diffSnapshots, snapshotTree, snapshotUpper, type SnapEntry } from '../helpers/snapshot.js'
 
@@ -275,9 +274,7 @@ for (const transport of ['kernel', 'fuse-native'] as const) t.test(`item 2: a co
   const got = steps(pair.overlayts)
   const isDino = (l: string): boolean => l.includes(': d_ino ')
   t.same(got.filter(l => !isDino(l)), want.filter(l => !isDino(l)), 'every st_ino and fstat names the object the kernel\'s names')
-  t.same(got.filter(isDino), want.filter(isDino), 'readdir\'s d_ino is st_ino, as with the kernel', transport === 'kernel'
-    ? { todo: 'the kernel transport keeps a cached listing (FOPEN_CACHE_DIR) across the copy-up of a lower hardlink, which changes its d_ino: src/fuse/kernel must drop the parent\'s cached listing then' }
-    : {})
+  t.same(got.filter(isDino), want.filter(isDino), 'readdir\'s d_ino is st_ino, as with the kernel')
   const before = numbers(pair.overlayts, 'now')
   await pair.remountOverlayts()
   t.same(numbers(pair.overlayts, 'now'), before, 'the same numbers after a remount')
@@ -389,10 +386,8 @@ t.test('item 7: whiteouts=kernel|oci decide for an ambiguous layer', async t => 
   const pair = await mountPair(t, 'whoption', spec)
   t.equal(names(pair.kernel.merged), '.wh.foo,foo,top', 'the kernel shows .wh.foo as a file')
   t.equal(names(pair.overlayts.merged), 'top', 'auto: an OCI-form layer, foo whited out')
-  // Until src/cli/daemon.ts hands MountOptions.whiteouts to openStack, the option parses but does not reach the layers.
-  const plumbed = { todo: /whiteouts: o\.mount\.whiteouts/.test(readFileSync(join(REPO_ROOT, 'src/cli/daemon.ts'), 'utf8')) ? false : 'src/cli/daemon.ts does not pass whiteouts to openStack yet' }
   await pair.remountOverlayts(['-o', 'whiteouts=kernel'])
-  t.equal(names(pair.overlayts.merged), '.wh.foo,foo,top', 'whiteouts=kernel: plain files, as the kernel', plumbed)
+  t.equal(names(pair.overlayts.merged), '.wh.foo,foo,top', 'whiteouts=kernel: plain files, as the kernel')
   await pair.remountOverlayts(['-o', 'whiteouts=oci'])
   t.equal(names(pair.overlayts.merged), 'top', 'whiteouts=oci: markers again (and the index follows the option)')
 })

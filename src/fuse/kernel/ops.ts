@@ -12,6 +12,7 @@
  */
 import { constants } from 'node:fs'
 import type { Logger } from 'pino'
+import { displayPath } from '../../overlay/bytes.js'
 import { FsError } from '../../overlay/errors.js'
 import type { Attr, Caller, DirEntry, Entry, Overlay } from '../../overlay/overlay.js'
 import { checkName } from '../../overlay/paths.js'
@@ -67,6 +68,11 @@ export class KernelOps {
     overlay.onCopiedUp = (rel) => {
       const node = this.nodeAt(rel)
       if (node !== undefined) session.invalidateAttr(node.id)
+      // A copied-up lower hardlink gets a number of its own: the parent's
+      // cached listing (FOPEN_CACHE_DIR) holds the old one.
+      const slash = rel.lastIndexOf('/')
+      const parent = rel === '' ? undefined : this.nodeAt(slash < 0 ? '' : rel.slice(0, slash))
+      if (parent !== undefined && node !== undefined && !node.isDir) session.invalidateData(parent.id)
     }
     this.register()
   }
@@ -156,7 +162,7 @@ export class KernelOps {
       } catch (err) {
         // A negative entry the kernel may cache: a name appears only through us.
         if (err instanceof FsError && err.code === 'ENOENT') {
-          if (this.o.traceOps) this.o.log.debug({ op: 'lookup', path: '/' + rel, errno: 'ENOENT' }, 'op')
+          if (this.o.traceOps) this.o.log.debug({ op: 'lookup', path: displayPath('/' + rel), errno: 'ENOENT' }, 'op')
           return entryOut(0, 0, undefined, t, t)
         }
         throw err

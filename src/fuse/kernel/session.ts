@@ -18,6 +18,7 @@
  */
 import { write, writeSync } from 'node:fs'
 import type { Logger } from 'pino'
+import { displayPath } from '../../overlay/bytes.js'
 import { FsError, toFsError } from '../../overlay/errors.js'
 import * as device from './device.js'
 import { FUSE_KERNEL_MINOR_VERSION, FUSE_KERNEL_VERSION, InitFlag, INIT_OUT_SIZE, MAX_PAGES, MAX_WRITE, NotifyCode, Op, OUT_HEADER_SIZE, PASSTHROUGH_MINOR } from './protocol.js'
@@ -106,6 +107,13 @@ export class Session {
     this.notify(NotifyCode.INVAL_INODE, body)
   }
 
+  /** Tells the kernel an inode's cached data (a directory's cached listing) is stale. */
+  invalidateData (nodeid: number): void {
+    const body = Buffer.alloc(24)
+    body.writeBigUInt64LE(BigInt(nodeid), 0)
+    this.notify(NotifyCode.INVAL_INODE, body) // off 0, len 0: all of it
+  }
+
   private notify (code: NotifyCode, body: Buffer): void {
     if (this.ended) return
     // A notification is a reply with unique 0 and the code in the error field.
@@ -133,7 +141,7 @@ export class Session {
 
   private answer (req: Request, a: Answer): void {
     if (a === NO_REPLY) return
-    if (this.opts.traceOps) this.opts.log.debug({ op: opName(req.opcode), path: this.logPath(req.nodeid) }, 'op')
+    if (this.opts.traceOps) this.opts.log.debug({ op: opName(req.opcode), path: displayPath(this.logPath(req.nodeid)) }, 'op')
     if (a instanceof Framed) {
       const b = a.buf
       b.writeUInt32LE(b.length, 0)
@@ -146,14 +154,16 @@ export class Session {
   }
 
   private fail (req: Request, e: unknown): void {
-    const err = toFsError(e, (e as { path?: string } | undefined)?.path ?? this.logPath(req.nodeid))
+    // An FsError names the merged path; anything else (a bug) is logged at the node's path.
+    const err = e instanceof FsError ? e : toFsError(e, this.logPath(req.nodeid))
     const op = opName(req.opcode)
+    const path = displayPath(err.path)
     if (!(e instanceof FsError) && err.code === 'EIO') {
-      this.opts.log.error({ op, path: err.path, errno: err.code, err: e }, 'operation failed unexpectedly')
+      this.opts.log.error({ op, path, errno: err.code, err: e }, 'operation failed unexpectedly')
     } else if (!ROUTINE.has(err.code)) {
-      this.opts.log.warn({ op, path: err.path, errno: err.code }, 'operation failed')
+      this.opts.log.warn({ op, path, errno: err.code }, 'operation failed')
     } else if (this.opts.traceOps) {
-      this.opts.log.debug({ op, path: err.path, errno: err.code }, 'op')
+      this.opts.log.debug({ op, path, errno: err.code }, 'op')
     }
     this.send(req, -err.errno)
   }

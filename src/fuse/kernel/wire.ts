@@ -4,9 +4,9 @@
  * the kernel wrote it; the encoders build reply bodies. Nothing here knows
  * about nodes or the overlay.
  *
- * Names travel as bytes. Until the overlay core takes byte paths, a name is
- * turned into a string in exactly one place (nameOf below), so the decision
- * is made once for the whole transport.
+ * Names travel as bytes. The core holds them as byte strings (one char per
+ * byte, src/overlay/bytes.ts); nameOf and bytesOf below are the one place
+ * this transport converts.
  */
 import type { Attr, FsStats } from '../../overlay/overlay.js'
 import { ATTR_SIZE, DIRENT_HEADER_SIZE, direntAlign, ENTRY_OUT_SIZE, IN_HEADER_SIZE, OUT_HEADER_SIZE } from './protocol.js'
