@@ -33,6 +33,9 @@
 //       Then the threadsafe function is released; until then it keeps the
 //       event loop alive. An exception thrown by onRequest becomes an
 //       uncaught exception (napi_fatal_exception), as in any other callback.
+//   fuseStartPoll(fd, bufSize, onRequest) -> handle / fuseStopPoll(handle)
+//       The same delivery without threads: fd (made O_NONBLOCK) is watched
+//       by a uv_poll_t on the JS thread's loop and read there (see below).
 //   fuseStopReaders(handle)            Never blocks: sets a flag checked
 //       before each read and unrefs the threadsafe function so the process
 //       may exit. Threads blocked in read() stay there until the caller
@@ -598,6 +601,167 @@ static napi_value js_stop_readers (napi_env env, napi_callback_info info) {
 }
 
 // ---------------------------------------------------------------------------
+// The poll reader: the device fd (made O_NONBLOCK) watched by a uv_poll_t on
+// the JS thread's own event loop. When the fd is readable, requests are read
+// right there until EAGAIN (at most POLL_BATCH per wake-up, so timers and
+// I/O completions still get their turn) and each is handed to onRequest on
+// this same thread through napi_make_callback (so promise continuations run
+// after it, as after any callback). No thread hop: a request costs one
+// wake-up of the JS thread instead of a reader thread's plus the JS thread's.
+
+#define POLL_BATCH 64
+
+typedef struct {
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref cb;
+  napi_async_context ctx;
+  int fd;
+  size_t size;
+  char *buf;
+  bool stopped;
+} fdev_poller;
+
+// The struct itself outlives the handle: the JS handle (an external) may
+// still be passed to fuseStopPoll, so only the buffer is freed (one small
+// struct per mount, a daemon's lifetime).
+static void poller_closed (uv_handle_t *h) {
+  fdev_poller *p = (fdev_poller *) h->data;
+  free(p->buf);
+  p->buf = NULL;
+}
+
+static void poller_call (fdev_poller *p, napi_value *argv) {
+  napi_env env = p->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value cb, recv, result;
+  napi_get_reference_value(env, p->cb, &cb);
+  napi_get_global(env, &recv); // MakeCallback wants an object receiver
+  if (napi_make_callback(env, p->ctx, recv, cb, 3, argv, &result) != napi_ok) {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) {
+      napi_value e;
+      napi_get_and_clear_last_exception(env, &e);
+      napi_fatal_exception(env, e);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void poller_release (fdev_poller *p) {
+  napi_delete_reference(p->env, p->cb);
+  napi_async_destroy(p->env, p->ctx);
+  uv_close((uv_handle_t *) &p->poll, poller_closed);
+}
+
+static void poller_stop (fdev_poller *p) {
+  if (p->stopped) return;
+  p->stopped = true;
+  uv_poll_stop(&p->poll);
+  poller_release(p);
+}
+
+// The end: the poll stops before the callback, which may close the fd.
+static void poller_end (fdev_poller *p, int err) {
+  p->stopped = true;
+  uv_poll_stop(&p->poll);
+  napi_env env = p->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value argv[3];
+  napi_create_int32(env, -1, &argv[0]);
+  napi_get_null(env, &argv[1]);
+  napi_create_int32(env, err, &argv[2]);
+  poller_call(p, argv);
+  napi_close_handle_scope(env, scope);
+  poller_release(p);
+}
+
+static void poller_readable (uv_poll_t *h, int status, int events) {
+  fdev_poller *p = (fdev_poller *) h->data;
+  (void) events;
+  if (p->stopped) return;
+  // An error status (POLLERR: the connection is gone) is read through, so
+  // the end reports the device's own errno (ENODEV after an unmount).
+  for (int i = 0; i < POLL_BATCH && !p->stopped; i++) {
+    ssize_t n = read(p->fd, p->buf, p->size);
+    if (n < 0) {
+      if (errno == EINTR || errno == ENOENT) continue;
+      if (errno == EAGAIN) { if (status < 0) poller_end(p, -status); return; }
+      poller_end(p, errno);
+      return;
+    }
+    if (n == 0) { poller_end(p, EIO); return; }
+    napi_env env = p->env;
+    napi_handle_scope scope;
+    napi_open_handle_scope(env, &scope);
+    napi_value argv[3];
+    void *copy;
+    napi_create_int32(env, 0, &argv[0]);
+    napi_create_buffer_copy(env, (size_t) n, p->buf, &copy, &argv[1]);
+    napi_create_int32(env, 0, &argv[2]);
+    poller_call(p, argv);
+    napi_close_handle_scope(env, scope);
+  }
+}
+
+static void poller_handle_finalize (napi_env env, void *data, void *hint) {
+  (void) env; (void) data; (void) hint;
+}
+
+// fuseStartPoll(fd, bufSize, onRequest) -> handle: as fuseStartReaders with
+// one fd, but on the JS thread (see above); channel is always 0. The fd is
+// switched to O_NONBLOCK.
+static napi_value js_start_poll (napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int64_t fd, size;
+  if (!fdev_args(env, info, 3, argv)) return NULL;
+  if (!fdev_int(env, argv[0], "fd", 0, INT_MAX, &fd) || !fdev_int(env, argv[1], "bufSize", 8192, 64 << 20, &size)) return NULL;
+  napi_valuetype t;
+  napi_typeof(env, argv[2], &t);
+  if (t != napi_function) { fdev_type_error(env, "onRequest", "a function"); return NULL; }
+  int fl = fcntl((int) fd, F_GETFL);
+  if (fl < 0 || fcntl((int) fd, F_SETFL, fl | O_NONBLOCK) < 0) { fdev_throw(env, errno, "fcntl", NULL, NULL); return NULL; }
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) { napi_throw_error(env, NULL, "no event loop"); return NULL; }
+  fdev_poller *p = calloc(1, sizeof(*p));
+  char *buf = malloc((size_t) size);
+  if (p == NULL || buf == NULL) { free(p); free(buf); fdev_throw(env, ENOMEM, "malloc", NULL, NULL); return NULL; }
+  p->env = env;
+  p->fd = (int) fd;
+  p->size = (size_t) size;
+  p->buf = buf;
+  napi_value name;
+  napi_create_string_utf8(env, "overlayts:fuse-poll", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &p->ctx);
+  napi_create_reference(env, argv[2], 1, &p->cb);
+  if (uv_poll_init(loop, &p->poll, (int) fd) != 0) {
+    napi_delete_reference(env, p->cb);
+    napi_async_destroy(env, p->ctx);
+    free(buf); free(p);
+    fdev_throw(env, EINVAL, "uv_poll_init", NULL, NULL);
+    return NULL;
+  }
+  p->poll.data = p;
+  uv_poll_start(&p->poll, UV_READABLE, poller_readable);
+  napi_value handle;
+  napi_create_external(env, p, poller_handle_finalize, NULL, &handle);
+  return handle;
+}
+
+// fuseStopPoll(handle): stops watching the fd (no end callback); idempotent.
+static napi_value js_stop_poll (napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!fdev_args(env, info, 1, argv)) return NULL;
+  void *data = NULL;
+  if (napi_get_value_external(env, argv[0], &data) != napi_ok || data == NULL) { fdev_type_error(env, "handle", "a poll handle"); return NULL; }
+  poller_stop((fdev_poller *) data);
+  return NULL;
+}
+
+// ---------------------------------------------------------------------------
 
 static void fdev_export_fn (napi_env env, napi_value exports, const char *name, napi_callback cb) {
   napi_value fn;
@@ -618,6 +782,8 @@ void fuse_dev_register (napi_env env, napi_value exports) {
   fdev_export_fn(env, exports, "fuseBackingClose", js_backing_close);
   fdev_export_fn(env, exports, "fuseStartReaders", js_start_readers);
   fdev_export_fn(env, exports, "fuseStopReaders", js_stop_readers);
+  fdev_export_fn(env, exports, "fuseStartPoll", js_start_poll);
+  fdev_export_fn(env, exports, "fuseStopPoll", js_stop_poll);
   fdev_export_int(env, exports, "MS_RDONLY", MS_RDONLY);
   fdev_export_int(env, exports, "MS_NOSUID", MS_NOSUID);
   fdev_export_int(env, exports, "MS_NODEV", MS_NODEV);

@@ -30,6 +30,12 @@ export class IndexedLowerView implements LowerView {
 
   constructor (dbPath: string, private readonly lowers: readonly Layer[], private readonly fallback: LowerView, private readonly onStale: (path: string) => void) {
     this.db = new Database(dbPath, { readonly: true, fileMustExist: true })
+    // Nothing writes the index while it serves (it is built before, and a
+    // stale one is abandoned, not rewritten): keep the read lock instead of
+    // taking it per query, and read pages through a mapping, not read(2).
+    // A lookup then costs a few µs instead of ~10 (locks, journal checks).
+    this.db.pragma('locking_mode = EXCLUSIVE')
+    this.db.pragma('mmap_size = 1073741824')
     this.getStmt = this.db.prepare('SELECT path, layer, rel, type, dirs FROM entries WHERE path = ?')
     this.childrenStmt = this.db.prepare('SELECT path, name, layer, rel, type, dirs FROM entries WHERE parent = ? AND path != \'\'')
     this.listingStmt = this.db.prepare('SELECT name, type, dev, ino FROM entries WHERE parent = ? AND path != \'\'')

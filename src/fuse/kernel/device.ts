@@ -44,6 +44,8 @@ interface FuseDevBinding {
   fuseBackingClose(devFd: number, backingId: number): void
   fuseStartReaders(fds: number[], bufSize: number, onRequest: RequestCallback): ReaderHandle
   fuseStopReaders(handle: ReaderHandle): void
+  fuseStartPoll(fd: number, bufSize: number, onRequest: RequestCallback): ReaderHandle
+  fuseStopPoll(handle: ReaderHandle): void
   readonly MS_RDONLY: number
   readonly MS_NOSUID: number
   readonly MS_NODEV: number
@@ -148,6 +150,20 @@ export function startReaders (fds: number[], bufSize: number, onRequest: Request
  */
 export function stopReaders (handle: ReaderHandle): void {
   binding.fuseStopReaders(handle)
+}
+
+/**
+ * Reads `fd` on the JS thread itself: the fd is made O_NONBLOCK and watched
+ * by the event loop; every request read is handed to onRequest(0, req, 0)
+ * there, and the end as onRequest(-1, null, errno). No thread hop per request.
+ */
+export function startPoll (fd: number, bufSize: number, onRequest: RequestCallback): ReaderHandle {
+  return binding.fuseStartPoll(fd, bufSize, onRequest)
+}
+
+/** Stops watching (no end callback); idempotent. */
+export function stopPoll (handle: ReaderHandle): void {
+  binding.fuseStopPoll(handle)
 }
 
 export const MS_RDONLY: number = binding.MS_RDONLY

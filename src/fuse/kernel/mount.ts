@@ -1,7 +1,8 @@
 /**
  * The kernel transport's mount: open /dev/fuse, mount(2) it on the merged
- * directory, clone one more device fd for a second reader thread, and serve
- * the session until the kernel ends it (umount, or an abort).
+ * directory, and serve the session until the kernel ends it (umount, or an
+ * abort). Requests are read on the JS thread's event loop (session.ts);
+ * OVERLAYTS_FUSE_READERS=threads reads them on native threads instead.
  *
  * Mount options, as a kernel overlayfs mount behaves:
  * - default_permissions: the kernel checks permissions against the
@@ -19,6 +20,7 @@ import type { FuseMount, FuseMountOptions } from '../mount.js'
 import { IO_STATS_SIGNAL } from '../mount.js'
 import * as device from './device.js'
 import { KernelOps } from './ops.js'
+import type { ReaderMode } from './session.js'
 import { Session } from './session.js'
 
 /**
@@ -28,8 +30,11 @@ import { Session } from './session.js'
  */
 export const DEFAULT_CACHE_TIMEOUT = 3600
 
-/** Reader threads (device fds): one reads while the other's request is handed over. */
-const READERS = 2
+/** Reader threads (device fds) in 'threads' mode. */
+const READER_THREADS = 2
+
+/** How requests are read (session.ts); OVERLAYTS_FUSE_READERS=poll|threads overrides, for measuring. */
+const READER_MODE: ReaderMode = process.env.OVERLAYTS_FUSE_READERS === 'threads' ? 'threads' : 'poll'
 
 const IS_ROOT = process.getuid?.() === 0
 
@@ -57,7 +62,7 @@ export async function mountKernel (overlay: Overlay, o: FuseMountOptions): Promi
   }
   const fds = [fd]
   try {
-    for (let i = 1; i < READERS; i++) fds.push(device.cloneDevice(fd))
+    if (READER_MODE === 'threads') for (let i = 1; i < READER_THREADS; i++) fds.push(device.cloneDevice(fd))
   } catch (e) {
     o.log.warn({ err: (e as Error).message }, 'cannot clone the FUSE device; one reader thread')
   }
@@ -68,6 +73,7 @@ export async function mountKernel (overlay: Overlay, o: FuseMountOptions): Promi
     log: o.log,
     traceOps: o.traceOps,
     passthrough: o.passthrough,
+    readers: READER_MODE,
     onEnd: () => {
       process.removeListener(IO_STATS_SIGNAL, onSignal)
       ioStats.log(o.log, 'unmount')
@@ -83,7 +89,7 @@ export async function mountKernel (overlay: Overlay, o: FuseMountOptions): Promi
   // the readers do now; wait for it so the mount is live when we return.
   const n = await session.initialized()
   return {
-    details: { transport: 'kernel', protocol: `7.${n.minor}`, passthrough: n.passthrough, maxWrite: n.maxWrite, readers: fds.length },
+    details: { transport: 'kernel', protocol: `7.${n.minor}`, passthrough: n.passthrough, maxWrite: n.maxWrite, readers: READER_MODE === 'poll' ? 'poll' : fds.length },
     unmount: () => runUnmount(o.merged, false),
     detach: () => runUnmount(o.merged, true),
     ioStats

@@ -1,8 +1,12 @@
 /**
  * A FUSE session on /dev/fuse: the INIT handshake, the request loop and the
- * replies. Native reader threads (device.ts) read requests, one per cloned
- * device fd, and hand them to this thread; each is decoded (wire.ts),
- * handed to its handler (ops.ts) and answered on the fd it came from.
+ * replies. Requests are read by native code (device.ts) either on this
+ * thread, when the event loop sees the device readable ('poll', the
+ * default: one wake-up per request), or by native reader threads, one per
+ * cloned device fd, that hand them over ('threads': a second wake-up, and
+ * no faster here: measured with OVERLAYTS_FUSE_READERS=threads). Each is
+ * decoded (wire.ts), handed to its handler (ops.ts) and answered on the fd
+ * it came from.
  *
  * A handler returns a reply body (or a Framed buffer whose first 16 bytes are
  * left for the header, so read data is never copied), NO_REPLY, or a promise
@@ -55,7 +59,15 @@ export interface SessionOptions {
   readonly passthrough: boolean
   /** Called once, when the connection ends (unmount or abort). */
   readonly onEnd: (errno: number) => void
+  /**
+   * How requests are read: 'poll', on this thread when the event loop sees
+   * the device readable; 'threads', by one native thread per device fd,
+   * handed over to this thread.
+   */
+  readonly readers: ReaderMode
 }
+
+export type ReaderMode = 'poll' | 'threads'
 
 /** The operation's name in logs, as in the fuse-native transport's: 'lookup', 'rmdir', ... */
 export function opName (opcode: number): string {
@@ -79,10 +91,13 @@ export class Session {
   on (op: Op, h: Handler): void { this.handlers[op] = h }
 
   start (): void {
-    this.readers = device.startReaders([...this.fds], MAX_WRITE + 4096, (channel, buf, errno) => {
+    const onRequest: device.RequestCallback = (channel, buf, errno) => {
       if (buf === null) { this.end(errno); return }
       this.dispatch(new Request(buf, this.fds[channel]!))
-    })
+    }
+    this.readers = this.opts.readers === 'poll'
+      ? device.startPoll(this.devFd, MAX_WRITE + 4096, onRequest)
+      : device.startReaders([...this.fds], MAX_WRITE + 4096, onRequest)
   }
 
   /** Resolves once the kernel's INIT is answered. */
@@ -92,7 +107,9 @@ export class Session {
   }
 
   stop (): void {
-    if (this.readers !== undefined) device.stopReaders(this.readers)
+    if (this.readers === undefined) return
+    if (this.opts.readers === 'poll') device.stopPoll(this.readers)
+    else device.stopReaders(this.readers)
   }
 
   /**
