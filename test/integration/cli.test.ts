@@ -62,17 +62,21 @@ t.test('a lowerdir-only mount is read-only: changes get EROFS', async t => {
   await t.rejects(writeFile(join(d.m, 'hello'), 'x'), { code: 'EROFS' })
 })
 
-t.test('fuse-overlayfs shape `overlayts -o OPTS MERGED` and overlayts umount', async t => {
-  const d = await layout(t)
-  const r = await overlayts(['-o', `lowerdir=${d.l1}:${d.l2},upperdir=${d.u},workdir=${d.w}`, d.m])
-  t.teardown(() => unmount(d.m).then(() => {}))
-  t.equal(r.code, 0, r.stderr)
-  t.ok(await isMounted(d.m), 'live when the command returns')
-  t.equal(await readFile(join(d.m, 'hello'), 'utf8'), 'hi\n')
-  const u = await overlayts(['umount', d.m])
-  t.equal(u.code, 0, u.stderr)
-  t.notOk(await isMounted(d.m))
-})
+for (const transport of ['kernel', 'fuse-native']) {
+  t.test(`fuse-overlayfs shape \`overlayts -o OPTS MERGED\` and overlayts umount (transport=${transport})`, async t => {
+    const d = await layout(t)
+    const r = await overlayts(['-o', `lowerdir=${d.l1}:${d.l2},upperdir=${d.u},workdir=${d.w},transport=${transport}`, d.m])
+    t.teardown(() => unmount(d.m).then(() => {}))
+    t.equal(r.code, 0, r.stderr)
+    t.ok(await isMounted(d.m), 'live when the command returns')
+    t.equal(await readFile(join(d.m, 'hello'), 'utf8'), 'hi\n')
+    await writeFile(join(d.m, 'new'), 'written\n')
+    t.equal(await readFile(join(d.u, 'new'), 'utf8'), 'written\n', 'a write lands in upper')
+    const u = await overlayts(['umount', d.m])
+    t.equal(u.code, 0, u.stderr)
+    t.notOk(await isMounted(d.m))
+  })
+}
 
 t.test('mount(8) helper shape: mount -t fuse.overlayts overlay MERGED -o ...', async t => {
   const d = await layout(t)

@@ -24,9 +24,16 @@ t.test('overlayts read path matches kernel overlayfs on richStack', async t => {
   const views: Array<{ name: string, merged: string }> = []
   // Each overlayts mount is its own subtest so that a daemon failure is one clear
   // failure (its teardown still unmounts), and the other variant still runs.
-  for (const [name, stack] of [['overlayts on kernel form', kernelForm2], ['overlayts on OCI form', ociForm]] as const) {
+  // The default transport on both forms, and the fuse-native transport (its
+  // portable fallback) on the kernel form: the core is shared, the transports are not.
+  const variants = [
+    { name: 'overlayts on kernel form', stack: kernelForm2, dir: 'm-kernel2', extra: [] },
+    { name: 'overlayts on OCI form', stack: ociForm, dir: 'm-oci', extra: [] },
+    { name: 'overlayts (transport=fuse-native) on kernel form', stack: kernelForm2, dir: 'm-kernel2-fn', extra: ['-o', 'transport=fuse-native'] }
+  ]
+  for (const { name, stack, dir, extra } of variants) {
     try {
-      const m = await mountOverlayts(t, { lower: stack.lowers, merged: join(tmp, `m-${stack === ociForm ? 'oci' : 'kernel2'}`) })
+      const m = await mountOverlayts(t, { lower: stack.lowers, merged: join(tmp, dir), extra })
       views.push({ name, merged: m.merged })
     } catch (e) {
       t.fail(`${name}: mount failed`, { error: e instanceof Error ? e.message : String(e) })
