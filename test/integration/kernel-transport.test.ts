@@ -182,3 +182,35 @@ t.test('O_TMPFILE, fallocate, SEEK_DATA/SEEK_HOLE, fstat of an unlinked open fif
   t.match(k.join('\n'), /tmpfile read: b'temp'/, 'the probe ran through')
   await pair.unmount()
 })
+
+// A node open in passthrough mode on its lower file, then opened for writing:
+// the copy needs another backing file, which the kernel refuses for one inode.
+// The write open is answered ESTALE and the kernel retries it on a new node
+// (the copy): the writer never sees it. The reader keeps its lower file (the
+// documented edge, as fuse-overlayfs); without passthrough the daemon moves
+// it onto the copy, as the kernel's overlayfs does.
+const COPYUP_WHILE_OPEN = `
+r = os.open('f', os.O_RDONLY)
+step('reader before', lambda: os.pread(r, 100, 0))
+w = os.open('f', os.O_WRONLY | os.O_APPEND)
+step('append', lambda: os.write(w, b'appended\\n'))
+os.close(w)
+step('reader after', lambda: os.pread(r, 100, 0))
+step('a new open', lambda: data('f'))
+os.close(r)
+step('size', lambda: os.lstat('f').st_size)
+`
+
+t.test('a copy-up while a lower file is open for reading', async (t) => {
+  const pair = await mountPair(t, 'kt-copyup-open', { layers: [{ entries: [{ type: 'file', path: 'f', content: 'original\n' }] }] })
+  const k = await probe(pair.kernel.merged, COPYUP_WHILE_OPEN)
+  const pt = await probe(pair.overlayts.merged, COPYUP_WHILE_OPEN)
+  t.same(pt.filter((l) => !l.startsWith('reader after')), k.filter((l) => !l.startsWith('reader after')), 'the writer and new opens: as the kernel')
+  t.same(pt.find((l) => l.startsWith('reader after')), "reader after: b'original\\n'", 'passthrough: the reader keeps the lower copy')
+  await pair.unmount()
+
+  const off = await mountPair(t, 'kt-copyup-open-nopt', { layers: [{ entries: [{ type: 'file', path: 'f', content: 'original\n' }] }] }, { overlaytsExtra: ['-o', 'passthrough=off'] })
+  const k2 = await probe(off.kernel.merged, COPYUP_WHILE_OPEN)
+  t.same(await probe(off.overlayts.merged, COPYUP_WHILE_OPEN), k2, 'passthrough=off: the reader moves to the copy, as with the kernel')
+  await off.unmount()
+})
