@@ -1,6 +1,7 @@
 // overlayts_native: syscalls Node's fs lacks (mknod, utimensat with
 // AT_SYMLINK_NOFOLLOW + UTIME_NOW/UTIME_OMIT, renameat2, copy-up data copy, cached reads,
-// fallocate, lseek for SEEK_DATA/SEEK_HOLE, l*xattr with byte names; the /dev/fuse device I/O is in fuse_dev.c).
+// fallocate, lseek for SEEK_DATA/SEEK_HOLE, l*xattr with byte names, openDirChain for
+// host paths longer than PATH_MAX; the /dev/fuse device I/O is in fuse_dev.c).
 // Plain N-API, synchronous. Errors mimic Node's fs errors:
 //   err.code = 'ENOENT', err.errno = -2, err.syscall = 'mknod', err.path = '...', err.dest = '...'
 #ifndef _GNU_SOURCE
@@ -546,6 +547,43 @@ static napi_value js_linkFd (napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// openDirChain(path) -> fd: an O_PATH descriptor of directory `path`, reached
+// one component at a time from "/" with openat(O_PATH | O_DIRECTORY |
+// O_NOFOLLOW), so the kernel never sees the whole path: a host path of
+// PATH_MAX bytes or more (a layer root plus a deep merged path) still
+// resolves. No component is a symlink that gets followed (a symlink
+// component answers ENOTDIR). The caller closes the fd.
+static napi_value js_openDirChain (napi_env env, napi_callback_info info) {
+  napi_value argv[1], result;
+  if (!get_args(env, info, 1, argv)) return NULL;
+  char *path = get_path(env, argv[0], "path");
+  if (path == NULL) return NULL;
+  int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) { throw_errno(env, errno, "open", path, NULL); free(path); return NULL; }
+  char *p = path;
+  while (*p != 0) {
+    while (*p == '/') p++;
+    if (*p == 0) break;
+    char *end = strchr(p, '/');
+    char saved = 0;
+    if (end != NULL) { saved = *end; *end = 0; }
+    int next;
+    do {
+      next = openat(fd, p, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    } while (next < 0 && errno == EINTR);
+    int err = errno;
+    if (end != NULL) *end = saved;
+    close(fd);
+    if (next < 0) { throw_errno(env, err, "openat", path, NULL); free(path); return NULL; }
+    fd = next;
+    if (end == NULL) break;
+    p = end;
+  }
+  free(path);
+  napi_create_int32(env, fd, &result);
+  return result;
+}
+
 static void export_fn (napi_env env, napi_value exports, const char *name, napi_callback cb) {
   napi_value fn;
   napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
@@ -569,6 +607,7 @@ static napi_value init (napi_env env, napi_value exports) {
   export_fn(env, exports, "fallocate", js_fallocate);
   export_fn(env, exports, "lseek", js_lseek);
   export_fn(env, exports, "linkFd", js_linkFd);
+  export_fn(env, exports, "openDirChain", js_openDirChain);
   export_fn(env, exports, "lgetxattr", js_lgetxattr);
   export_fn(env, exports, "llistxattr", js_llistxattr);
   export_fn(env, exports, "lsetxattr", js_lsetxattr);

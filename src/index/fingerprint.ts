@@ -16,8 +16,8 @@
  * their bytes.
  */
 import { createHash } from 'node:crypto'
-import * as fs from 'node:fs'
 import type { Layer } from '../overlay/layers.js'
+import { sys } from '../overlay/sys/fs.js'
 
 /** 3: paths stored as byte strings (one char per byte), not UTF-8 decoded. */
 export const SCHEMA_VERSION = 3
@@ -35,11 +35,13 @@ export function stackFingerprint (lowers: readonly Layer[]): string {
   for (const l of lowers) {
     h.update(`layer ${l.index}\n`)
     const walk = (rel: string, phys: string): void => {
-      const st = fs.lstatSync(Buffer.from(phys, 'latin1'), { bigint: true })
+      // Through sys, so a directory deeper than PATH_MAX (with the layer root) is read too.
+      const st = sys.lstat(phys)
+      if (st === undefined) throw Object.assign(new Error(`ENOENT: no such file or directory, lstat '${phys}'`), { code: 'ENOENT', syscall: 'lstat' })
       h.update(`${rel}\0${st.ino}\0${st.ctimeNs}\0${st.mtimeNs}\n`, 'latin1')
       const dirs: string[] = []
-      for (const e of fs.readdirSync(Buffer.from(phys, 'latin1'), { withFileTypes: true, encoding: 'buffer' })) {
-        if (e.isDirectory()) dirs.push((e.name as unknown as Buffer).toString('latin1'))
+      for (const e of sys.readdir(phys)) {
+        if (e.isDirectory()) dirs.push(e.name)
       }
       dirs.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
       for (const name of dirs) walk(rel === '' ? name : rel + '/' + name, phys + '/' + name)

@@ -87,6 +87,13 @@ const RENAME_EXCHANGE = 2
 /** O_TMPFILE (__O_TMPFILE | O_DIRECTORY); Node's fs.constants lacks it. */
 const O_TMPFILE = 0o20000000 | constants.O_DIRECTORY
 const RENAME_WHITEOUT = 4
+/**
+ * The longest absolute redirect the kernel writes (its `redirect_max` module
+ * parameter, 256 by default): a directory with lower parts whose absolute
+ * redirect would be longer is not moved, EXDEV (userspace falls back to a
+ * copy), as the kernel answers. A same-parent redirect (one name) always fits.
+ */
+const REDIRECT_MAX = 256
 /** Flags passed through from the caller's open to the host open. */
 const PASSED_OPEN_FLAGS = O_APPEND | O_SYNC | O_DSYNC | O_NONBLOCK
 
@@ -459,7 +466,8 @@ export class Overlay {
   /**
    * rename(2). EINVAL for a dir into itself; ENOTDIR / EISDIR on type
    * mismatch; ENOTEMPTY over a non-empty dir. Directories with lower parts
-   * get a redirect xattr (as the kernel with redirect_dir=on), never EXDEV.
+   * get a redirect xattr (as the kernel with redirect_dir=on); EXDEV only
+   * where the kernel gives it too (an absolute redirect over REDIRECT_MAX).
    */
   async rename (fromRel: string, toRel: string, noReplace = false): Promise<void> {
     this.writable(toRel)
@@ -528,6 +536,7 @@ export class Overlay {
       const existing = this.sys.lgetxattr(dir.phys, REDIRECT_XATTR)?.toString('latin1')
       if (existing !== undefined && (sameParent || existing.startsWith('/'))) return
       const value = sameParent ? baseOf(dir.rel) : '/' + dir.lowerRel
+      if (value.length > REDIRECT_MAX) throw new FsError('EXDEV', p(dir.rel), 'rename')
       this.sys.lsetxattr(dir.phys, REDIRECT_XATTR, Buffer.from(value, 'latin1'))
     } else if (!dir.opaque && dstParent.lowerRel !== undefined) {
       this.sys.lsetxattr(dir.phys, OPAQUE_XATTR, Buffer.from('y'))

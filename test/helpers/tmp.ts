@@ -1,7 +1,9 @@
 // Per-test temporary directories under /tmp/overlayts-test/<pid>-XXXXXX.
 // The pid in the name lets cleanupStaleMounts() recognise leftovers of dead
 // test processes without touching the live mounts of parallel tap jobs.
+import { execFile } from 'node:child_process'
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises'
+import { promisify } from 'node:util'
 import { join } from 'node:path'
 import { cleanupStaleMounts, mountsUnder, pidAlive, unmount, type TeardownHost } from './mounts.js'
 
@@ -34,7 +36,11 @@ export async function removeTree (dir: string): Promise<void> {
   if (left.length > 0) {
     throw new Error(`refusing to remove ${dir}: still mounted: ${left.map(m => m.mountPoint).join(', ')}`)
   }
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true }).catch(async (e: NodeJS.ErrnoException) => {
+    // Trees deeper than PATH_MAX (the deep-path tests): rm(1) walks them relative to dir fds.
+    if (e.code !== 'ENAMETOOLONG') throw e
+    await promisify(execFile)('rm', ['-rf', '--one-file-system', '--', dir])
+  })
 }
 
 /**

@@ -29,6 +29,7 @@ interface NativeBinding {
   fallocate(fd: number, mode: number, offset: number, length: number): void
   lseek(fd: number, offset: number, whence: number): number
   linkFd(fd: number, newPath: Buffer): void
+  openDirChain(path: Buffer): number
   readonly UTIME_NOW: number
   readonly UTIME_OMIT: number
   readonly RENAME_NOREPLACE: number
@@ -141,4 +142,13 @@ export function lseek (fd: number, offset: number, whence: number): number {
 /** Gives open file `fd` (an O_TMPFILE file) the name `newPath` (linkat). */
 export function linkFd (fd: number, newPath: string): void {
   binding.linkFd(fd, b(newPath))
+}
+
+/**
+ * An O_PATH descriptor of directory `path`, opened one component at a time
+ * from "/" (openat with O_NOFOLLOW: no symlink is followed), so a path of
+ * PATH_MAX bytes or more resolves. The caller closes it.
+ */
+export function openDirChain (path: string): number {
+  return binding.openDirChain(b(path))
 }
