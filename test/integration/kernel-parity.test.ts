@@ -391,3 +391,37 @@ t.test('item 7: whiteouts=kernel|oci decide for an ambiguous layer', async t => 
   await pair.remountOverlayts(['-o', 'whiteouts=oci'])
   t.equal(names(pair.overlayts.merged), 'top', 'whiteouts=oci: markers again (and the index follows the option)')
 })
+
+// fstat of a descriptor whose name was unlinked while the file keeps other names.
+const FSTAT_SCRIPT = String.raw`
+import os, sys
+os.chdir(sys.argv[1])
+out = []
+def show(what, fd):
+    s = os.fstat(fd)
+    out.append('%s: nlink %d size %d' % (what, s.st_nlink, s.st_size))
+with open('a', 'w') as f: f.write('x')
+os.link('a', 'b')
+fd = os.open('a', os.O_RDONLY); show('a open', fd); os.unlink('a'); show('a after unlink', fd)
+out.append('b: nlink %d' % os.lstat('b').st_nlink); os.close(fd)
+fd = os.open('h1', os.O_RDONLY); show('h1 open ro', fd); os.unlink('h1'); show('h1 after unlink', fd)
+out.append('h2: nlink %d' % os.lstat('h2').st_nlink); os.close(fd)
+fd = os.open('h2', os.O_RDWR); show('h2 open rw', fd); os.link('h2', 'h3'); show('h2 after link', fd)
+os.unlink('h2'); show('h2 after unlink', fd); out.append('h3: nlink %d' % os.lstat('h3').st_nlink); os.close(fd)
+with open('c', 'w') as f: f.write('x')
+os.link('c', 'd'); os.link('c', 'e')
+fd = os.open('c', os.O_RDONLY)
+for n in ['c', 'd', 'e']: os.unlink(n); show('c after unlink ' + n, fd)
+os.close(fd)
+print('\n'.join(out))
+`
+
+t.test('item 6: fstat after unlink of an open file with other names', async t => {
+  const pair = await mountPair(t, 'fstatunlink', {
+    layers: [{ name: 'l', entries: [{ type: 'file', path: 'h1', content: 'a\n' }, { type: 'hardlink', path: 'h2', to: 'h1' }] }]
+  })
+  const steps = (m: string): string[] => execFileSync('python3', ['-c', FSTAT_SCRIPT, m], { encoding: 'utf8' }).trimEnd().split('\n')
+  const want = steps(pair.kernel.merged)
+  t.same(steps(pair.overlayts.merged), want, 'every nlink as the kernel reports it')
+  t.ok(want.includes('a after unlink: nlink 1 size 1'), 'the kernel counts the other name')
+})
