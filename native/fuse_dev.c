@@ -11,6 +11,8 @@
 //   fuseCloneDevice(masterFd) -> fd    new /dev/fuse fd + FUSE_DEV_IOC_CLONE:
 //                                      one more queue reader for the same
 //                                      connection (the master must be mounted)
+//   fuseSocketpair() -> [fd, fd]       AF_UNIX pair (CLOEXEC), for fusermount3
+//   fuseRecvFd(sock) -> fd             one SCM_RIGHTS fd (fusermount3's /dev/fuse)
 //   mount(source, target, fstype, flags, data)  mount(2); target string|Buffer
 //   umount2(target, flags)             umount2(2); never wait (no MNT_DETACH)
 //                                      from the thread that answers requests
@@ -68,6 +70,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -206,6 +210,48 @@ static int open_dev (void) {
   int fd;
   do fd = open("/dev/fuse", O_RDWR | O_CLOEXEC); while (fd < 0 && errno == EINTR);
   return fd;
+}
+
+// fuseSocketpair() -> [fd, fd]: an AF_UNIX stream pair, both close-on-exec
+// (the caller hands one to fusermount3 as an inherited fd).
+static napi_value js_socketpair (napi_env env, napi_callback_info info) {
+  (void) info;
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) { fdev_throw(env, errno, "socketpair", NULL, NULL); return NULL; }
+  napi_value arr;
+  napi_create_array_with_length(env, 2, &arr);
+  napi_set_element(env, arr, 0, fdev_int_value(env, sv[0]));
+  napi_set_element(env, arr, 1, fdev_int_value(env, sv[1]));
+  return arr;
+}
+
+// fuseRecvFd(sock) -> fd: receives one fd sent with SCM_RIGHTS (fusermount3
+// passes the mounted /dev/fuse fd this way); blocks until it comes or the
+// peer closes (then ECONNRESET).
+static napi_value js_recv_fd (napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int64_t sock;
+  if (!fdev_args(env, info, 1, argv)) return NULL;
+  if (!fdev_int(env, argv[0], "sock", 0, INT_MAX, &sock)) return NULL;
+  char byte;
+  struct iovec iov = { &byte, 1 };
+  union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } ctl;
+  struct msghdr msg = { 0 };
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = ctl.buf;
+  msg.msg_controllen = sizeof(ctl.buf);
+  ssize_t n;
+  do { n = recvmsg((int) sock, &msg, MSG_CMSG_CLOEXEC); } while (n < 0 && errno == EINTR);
+  if (n < 0) { fdev_throw(env, errno, "recvmsg", NULL, NULL); return NULL; }
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  if (n == 0 || c == NULL || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
+    fdev_throw(env, ECONNRESET, "recvmsg", NULL, "(no fd received)");
+    return NULL;
+  }
+  int fd;
+  memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+  return fdev_int_value(env, fd);
 }
 
 static napi_value js_open_device (napi_env env, napi_callback_info info) {
@@ -776,6 +822,8 @@ static void fdev_export_int (napi_env env, napi_value exports, const char *name,
 void fuse_dev_register (napi_env env, napi_value exports) {
   fdev_export_fn(env, exports, "fuseOpenDevice", js_open_device);
   fdev_export_fn(env, exports, "fuseCloneDevice", js_clone_device);
+  fdev_export_fn(env, exports, "fuseSocketpair", js_socketpair);
+  fdev_export_fn(env, exports, "fuseRecvFd", js_recv_fd);
   fdev_export_fn(env, exports, "mount", js_mount);
   fdev_export_fn(env, exports, "umount2", js_umount2);
   fdev_export_fn(env, exports, "fuseBackingOpen", js_backing_open);

@@ -44,12 +44,6 @@ export const IO_STATS_SIGNAL = 'SIGUSR1'
 
 export async function mountFuse (overlay: Overlay, o: FuseMountOptions): Promise<FuseMount> {
   // Each transport loads only what it needs (fuse-native links libfuse 2).
-  // The kernel transport mounts with mount(2), which needs root; fusermount3
-  // for unprivileged mounts is not wired up yet.
-  const root = process.getuid?.() === 0
-  if (o.transport === 'fuse-native' || !root) {
-    if (o.transport === 'kernel') o.log.info('not root: serving through the fuse-native transport')
-    return (await import('./fuse-native/mount.js')).mountFuseNative(overlay, o)
-  }
+  if (o.transport === 'fuse-native') return (await import('./fuse-native/mount.js')).mountFuseNative(overlay, o)
   return (await import('./kernel/mount.js')).mountKernel(overlay, o)
 }

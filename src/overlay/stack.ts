@@ -102,8 +102,15 @@ export function openStack (spec: StackSpec): LayerStack {
 export async function prepareWork (stack: LayerStack): Promise<void> {
   if (stack.work === undefined) return
   const work = bytesOfString(stack.work)
-  await fs.promises.mkdir(work, { mode: 0 }).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'EEXIST') throw e })
-  const st = await fs.promises.lstat(work)
+  // Mode 0 as the kernel makes it (only privileged code goes in); a daemon
+  // without root needs to enter it itself.
+  const mode = process.getuid?.() === 0 ? 0 : 0o700
+  await fs.promises.mkdir(work, { mode }).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'EEXIST') throw e })
+  let st = await fs.promises.lstat(work)
+  if (mode !== 0 && st.isDirectory() && (st.mode & 0o700) !== 0o700 && st.uid === process.getuid?.()) {
+    await fs.promises.chmod(work, mode)
+    st = await fs.promises.lstat(work)
+  }
   if (!st.isDirectory()) throw new StackError(`workdir ${displayPath(stack.workdir ?? '')}: ${displayPath(stack.work)} is not a directory`, stack.work)
   for (const name of await fs.promises.readdir(work, { encoding: 'buffer' })) {
     await fs.promises.rm(Buffer.concat([work, Buffer.from('/'), name]), { recursive: true, force: true })

@@ -38,6 +38,8 @@ export type RequestCallback = (channel: number, req: Buffer | null, errno: numbe
 interface FuseDevBinding {
   fuseOpenDevice(): number
   fuseCloneDevice(masterFd: number): number
+  fuseSocketpair(): [number, number]
+  fuseRecvFd(sock: number): number
   mount(source: string, target: string | Buffer, fstype: string, flags: number, data: string): void
   umount2(target: string | Buffer, flags: number): void
   fuseBackingOpen(devFd: number, fd: number): number
@@ -98,6 +100,16 @@ export function openDevice (): number {
  */
 export function cloneDevice (masterFd: number): number {
   return binding.fuseCloneDevice(masterFd)
+}
+
+/** An AF_UNIX stream socket pair (close-on-exec), to hand one end to fusermount3. */
+export function socketpair (): [number, number] {
+  return binding.fuseSocketpair()
+}
+
+/** Receives one fd passed with SCM_RIGHTS (blocks; the mounted /dev/fuse fd from fusermount3). */
+export function recvFd (sock: number): number {
+  return binding.fuseRecvFd(sock)
 }
 
 /**

@@ -8,11 +8,12 @@
  * - default_permissions: the kernel checks permissions against the
  *   attributes we report, for every caller, as for any local filesystem;
  * - allow_other as root: every user sees the mount; suid and dev as root.
+ * Without root, fusermount3 mounts (see mountWithFusermount).
  *
  * Unmounting runs umount(8) (fusermount3 -u when not root) in a child
  * process: an unmount may wait on requests that only this thread answers.
  */
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { closeSync } from 'node:fs'
 import type { Overlay } from '../../overlay/overlay.js'
 import { IoStats } from '../io-stats.js'
@@ -47,19 +48,51 @@ function runUnmount (merged: string, lazy: boolean): Promise<void> {
   })
 }
 
-export async function mountKernel (overlay: Overlay, o: FuseMountOptions): Promise<FuseMount> {
-  const ioStats = new IoStats()
+/** As root: open /dev/fuse and mount(2) it (allow_other, as a kernel mount is for every user). */
+function mountAsRoot (overlay: Overlay, o: FuseMountOptions): number {
   const fd = device.openDevice()
-  const uid = process.getuid?.() ?? 0
-  const gid = process.getgid?.() ?? 0
-  const data = [`fd=${fd}`, 'rootmode=40000', `user_id=${uid}`, `group_id=${gid}`, 'default_permissions', 'allow_other'].join(',')
-  const flags = overlay.readOnly ? device.MS_RDONLY : 0
+  const data = [`fd=${fd}`, 'rootmode=40000', 'user_id=0', 'group_id=0', 'default_permissions', 'allow_other'].join(',')
   try {
-    device.mount(o.source, o.merged, 'fuse.overlayts', flags, data)
+    device.mount(o.source, o.merged, 'fuse.overlayts', overlay.readOnly ? device.MS_RDONLY : 0, data)
   } catch (e) {
     closeSync(fd)
     throw e
   }
+  return fd
+}
+
+/**
+ * Without root: fusermount3 (setuid root) mounts and passes the /dev/fuse fd
+ * back over a socket (_FUSE_COMMFD), as libfuse does. The mount is the
+ * user's own (no allow_other unless /etc/fuse.conf allows it; not asked).
+ */
+async function mountWithFusermount (overlay: Overlay, o: FuseMountOptions): Promise<number> {
+  const [ours, theirs] = device.socketpair()
+  const escape = (v: string): string => v.replace(/[\\,]/g, (c) => '\\' + c)
+  const opts = [`fsname=${escape(o.source)}`, 'subtype=overlayts', 'default_permissions', ...(overlay.readOnly ? ['ro'] : [])].join(',')
+  let stderr = ''
+  const exited = new Promise<number | null>((resolve, reject) => {
+    const child = spawn('fusermount3', ['-o', opts, '--', o.merged], {
+      stdio: ['ignore', 'ignore', 'pipe', theirs],
+      env: { ...process.env, _FUSE_COMMFD: '3' }
+    })
+    child.stderr?.on('data', (b: Buffer) => { stderr += b.toString() })
+    child.on('error', reject)
+    child.on('exit', (code) => resolve(code))
+  })
+  closeSync(theirs) // the child has its copy: its exit is then our end of file
+  try {
+    const code = await exited
+    if (code !== 0) throw new Error(`fusermount3 failed (exit ${code}): ${stderr.trim()}`)
+    return device.recvFd(ours)
+  } finally {
+    closeSync(ours)
+  }
+}
+
+export async function mountKernel (overlay: Overlay, o: FuseMountOptions): Promise<FuseMount> {
+  const ioStats = new IoStats()
+  const fd = IS_ROOT ? mountAsRoot(overlay, o) : await mountWithFusermount(overlay, o)
   const fds = [fd]
   try {
     if (READER_MODE === 'threads') for (let i = 1; i < READER_THREADS; i++) fds.push(device.cloneDevice(fd))
@@ -72,7 +105,8 @@ export async function mountKernel (overlay: Overlay, o: FuseMountOptions): Promi
   const session = new Session(fds, {
     log: o.log,
     traceOps: o.traceOps,
-    passthrough: o.passthrough,
+    // Registering a backing file needs CAP_SYS_ADMIN: without root, no passthrough.
+    passthrough: o.passthrough && IS_ROOT,
     readers: READER_MODE,
     onEnd: () => {
       process.removeListener(IO_STATS_SIGNAL, onSignal)
