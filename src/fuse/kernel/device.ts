@@ -5,21 +5,16 @@
  * Buffer. Decoding requests and writing replies (fs.writeSync(fd, reply), one
  * whole reply per write) is done elsewhere in TypeScript.
  *
- * Typed wrapper around native/fuse_dev.c, which is part of the project's addon
- * native/build/Release/overlayts_native.node (located like
- * src/overlay/sys/native.ts does: <repo> is the nearest ancestor directory
- * holding package.json). All calls are synchronous and throw Node-style errno
- * errors (code 'ENODEV', errno -19, syscall 'ioctl'; path for mount/umount2).
+ * Typed wrapper around native/fuse_dev.c, part of the project's addon (loaded
+ * by src/overlay/sys/addon.ts). All calls are synchronous and throw Node-style
+ * errno errors (code 'ENODEV', errno -19, syscall 'ioctl'; path for mount/umount2).
  *
  * Deadlock rule: the process serving a mount must never touch that mount
  * synchronously on the JS thread (stat, read, a waiting umount2 that may
  * flush data) while the request it would wait for can only be answered by
  * that same thread.
  */
-import { existsSync } from 'node:fs'
-import { createRequire } from 'node:module'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { loadAddon } from '../../overlay/sys/addon.js'
 
 declare const readerHandleBrand: unique symbol
 /** Opaque handle of a set of reader threads (from startReaders). */
@@ -61,27 +56,10 @@ interface FuseDevBinding {
   readonly UMOUNT_NOFOLLOW: number
 }
 
-const ADDON = join('native', 'build', 'Release', 'overlayts_native.node')
-
-function findRepoRoot (from: string): string {
-  let dir = from
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return dir
-    const parent = dirname(dir)
-    if (parent === dir) throw new Error(`overlayts: no package.json above ${from}; cannot locate ${ADDON}`)
-    dir = parent
-  }
-}
-
 function load (): FuseDevBinding {
-  const here = dirname(fileURLToPath(import.meta.url))
-  const file = join(findRepoRoot(here), ADDON)
-  if (!existsSync(file)) {
-    throw new Error(`overlayts: native addon missing at ${file}; run \`node scripts/build-native.mjs\` (needs libfuse-dev, pkg-config and a C toolchain)`)
-  }
-  const binding = createRequire(import.meta.url)(file) as Partial<FuseDevBinding>
+  const binding = loadAddon() as Partial<FuseDevBinding>
   if (typeof binding.fuseStartReaders !== 'function') {
-    throw new Error(`overlayts: native addon at ${file} predates the /dev/fuse transport; rebuild it with \`node scripts/build-native.mjs\``)
+    throw new Error('overlayts: the native addon predates the /dev/fuse transport; rebuild it with `node scripts/build-native.mjs`')
   }
   return binding as FuseDevBinding
 }

@@ -6,15 +6,9 @@
  *
  * Paths are byte strings (each char code one byte, see src/overlay/bytes.ts):
  * they cross into the addon as Buffers of exactly those bytes.
- *
- * The addon is loaded from <repo>/native/build/Release/overlayts_native.node,
- * where <repo> is the nearest ancestor directory holding package.json; that
- * works both from src/overlay/sys/native.ts and from dist/src/overlay/sys/native.js.
+ * The addon is loaded by addon.ts.
  */
-import { existsSync } from 'node:fs'
-import { createRequire } from 'node:module'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { loadAddon } from './addon.js'
 
 interface NativeBinding {
   mknod(path: Buffer, mode: number, rdev: number): void
@@ -42,29 +36,8 @@ interface NativeBinding {
 /** A byte string's bytes. */
 function b (s: string): Buffer { return Buffer.from(s, 'latin1') }
 
-const ADDON = join('native', 'build', 'Release', 'overlayts_native.node')
+const binding = loadAddon() as NativeBinding
 
-function findRepoRoot (from: string): string {
-  let dir = from
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return dir
-    const parent = dirname(dir)
-    if (parent === dir) throw new Error(`overlayts: no package.json above ${from}; cannot locate ${ADDON}`)
-    dir = parent
-  }
-}
-
-function load (): NativeBinding {
-  const here = dirname(fileURLToPath(import.meta.url))
-  const root = findRepoRoot(here)
-  const file = join(root, ADDON)
-  if (!existsSync(file)) {
-    throw new Error(`overlayts: native addon missing at ${file}; run \`node scripts/build-native.mjs\` (needs libfuse-dev, pkg-config and a C toolchain)`)
-  }
-  return createRequire(import.meta.url)(file) as NativeBinding
-}
-
-const binding = load()
 
 /** mknod(2). `mode` includes the S_IF* type bits; an overlay whiteout is S_IFCHR with rdev 0. */
 export function mknod (path: string, mode: number, rdev: number): void {
