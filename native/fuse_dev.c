@@ -57,6 +57,8 @@
 #include <node_api.h>
 #include <uv.h>
 
+#include "addon.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -809,38 +811,29 @@ static napi_value js_stop_poll (napi_env env, napi_callback_info info) {
 
 // ---------------------------------------------------------------------------
 
-static void fdev_export_fn (napi_env env, napi_value exports, const char *name, napi_callback cb) {
-  napi_value fn;
-  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
-  napi_set_named_property(env, exports, name, fn);
-}
-
-static void fdev_export_int (napi_env env, napi_value exports, const char *name, int64_t value) {
-  napi_set_named_property(env, exports, name, fdev_int_value(env, value));
-}
 
 void fuse_dev_register (napi_env env, napi_value exports) {
-  fdev_export_fn(env, exports, "fuseOpenDevice", js_open_device);
-  fdev_export_fn(env, exports, "fuseCloneDevice", js_clone_device);
-  fdev_export_fn(env, exports, "fuseSocketpair", js_socketpair);
-  fdev_export_fn(env, exports, "fuseRecvFd", js_recv_fd);
-  fdev_export_fn(env, exports, "mount", js_mount);
-  fdev_export_fn(env, exports, "umount2", js_umount2);
-  fdev_export_fn(env, exports, "fuseBackingOpen", js_backing_open);
-  fdev_export_fn(env, exports, "fuseBackingClose", js_backing_close);
-  fdev_export_fn(env, exports, "fuseStartReaders", js_start_readers);
-  fdev_export_fn(env, exports, "fuseStopReaders", js_stop_readers);
-  fdev_export_fn(env, exports, "fuseStartPoll", js_start_poll);
-  fdev_export_fn(env, exports, "fuseStopPoll", js_stop_poll);
-  fdev_export_int(env, exports, "MS_RDONLY", MS_RDONLY);
-  fdev_export_int(env, exports, "MS_NOSUID", MS_NOSUID);
-  fdev_export_int(env, exports, "MS_NODEV", MS_NODEV);
-  fdev_export_int(env, exports, "MS_NOEXEC", MS_NOEXEC);
-  fdev_export_int(env, exports, "MS_SYNCHRONOUS", MS_SYNCHRONOUS);
-  fdev_export_int(env, exports, "MS_DIRSYNC", MS_DIRSYNC);
-  fdev_export_int(env, exports, "MS_NOATIME", MS_NOATIME);
-  fdev_export_int(env, exports, "MS_NODIRATIME", MS_NODIRATIME);
-  fdev_export_int(env, exports, "MNT_FORCE", MNT_FORCE);
-  fdev_export_int(env, exports, "MNT_DETACH", MNT_DETACH);
-  fdev_export_int(env, exports, "UMOUNT_NOFOLLOW", UMOUNT_NOFOLLOW);
+  export_fn(env, exports, "fuseOpenDevice", js_open_device);
+  export_fn(env, exports, "fuseCloneDevice", js_clone_device);
+  export_fn(env, exports, "fuseSocketpair", js_socketpair);
+  export_fn(env, exports, "fuseRecvFd", js_recv_fd);
+  export_fn(env, exports, "mount", js_mount);
+  export_fn(env, exports, "umount2", js_umount2);
+  export_fn(env, exports, "fuseBackingOpen", js_backing_open);
+  export_fn(env, exports, "fuseBackingClose", js_backing_close);
+  export_fn(env, exports, "fuseStartReaders", js_start_readers);
+  export_fn(env, exports, "fuseStopReaders", js_stop_readers);
+  export_fn(env, exports, "fuseStartPoll", js_start_poll);
+  export_fn(env, exports, "fuseStopPoll", js_stop_poll);
+  export_int(env, exports, "MS_RDONLY", MS_RDONLY);
+  export_int(env, exports, "MS_NOSUID", MS_NOSUID);
+  export_int(env, exports, "MS_NODEV", MS_NODEV);
+  export_int(env, exports, "MS_NOEXEC", MS_NOEXEC);
+  export_int(env, exports, "MS_SYNCHRONOUS", MS_SYNCHRONOUS);
+  export_int(env, exports, "MS_DIRSYNC", MS_DIRSYNC);
+  export_int(env, exports, "MS_NOATIME", MS_NOATIME);
+  export_int(env, exports, "MS_NODIRATIME", MS_NODIRATIME);
+  export_int(env, exports, "MNT_FORCE", MNT_FORCE);
+  export_int(env, exports, "MNT_DETACH", MNT_DETACH);
+  export_int(env, exports, "UMOUNT_NOFOLLOW", UMOUNT_NOFOLLOW);
 }

@@ -10,6 +10,8 @@
 #include <node_api.h>
 #include <uv.h>
 
+#include "addon.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -584,19 +586,7 @@ static napi_value js_openDirChain (napi_env env, napi_callback_info info) {
   return result;
 }
 
-static void export_fn (napi_env env, napi_value exports, const char *name, napi_callback cb) {
-  napi_value fn;
-  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
-  napi_set_named_property(env, exports, name, fn);
-}
 
-static void export_int (napi_env env, napi_value exports, const char *name, int64_t value) {
-  napi_value v;
-  napi_create_int64(env, value, &v);
-  napi_set_named_property(env, exports, name, v);
-}
-
-void fuse_dev_register (napi_env env, napi_value exports);  // fuse_dev.c
 
 static napi_value init (napi_env env, napi_value exports) {
   export_fn(env, exports, "mknod", js_mknod);
