@@ -413,15 +413,29 @@ os.link('c', 'd'); os.link('c', 'e')
 fd = os.open('c', os.O_RDONLY)
 for n in ['c', 'd', 'e']: os.unlink(n); show('c after unlink ' + n, fd)
 os.close(fd)
+# fifos, which the kernel opens without the daemon: a lower one only whited out keeps its links
+fd = os.open('p', os.O_RDONLY | os.O_NONBLOCK); os.unlink('p'); show('lower fifo p after unlink', fd); os.close(fd)
+fd = os.open('q1', os.O_RDONLY | os.O_NONBLOCK); os.unlink('q1'); show('lower fifo q1 after unlink', fd)
+os.unlink('q2'); show('lower fifo q1 after unlink q2', fd); os.close(fd)
+fd = os.open('r', os.O_RDONLY | os.O_NONBLOCK); os.link('r', 'r2'); show('lower fifo r after link', fd)
+os.unlink('r'); show('lower fifo r after unlink', fd); os.unlink('r2'); show('lower fifo r after unlink r2', fd); os.close(fd)
+os.mkfifo('u'); fd = os.open('u', os.O_RDONLY | os.O_NONBLOCK); os.unlink('u'); show('upper fifo after unlink', fd); os.close(fd)
 print('\n'.join(out))
 `
 
 t.test('item 6: fstat after unlink of an open file with other names', async t => {
   const pair = await mountPair(t, 'fstatunlink', {
-    layers: [{ name: 'l', entries: [{ type: 'file', path: 'h1', content: 'a\n' }, { type: 'hardlink', path: 'h2', to: 'h1' }] }]
+    layers: [{
+      name: 'l',
+      entries: [
+        { type: 'file', path: 'h1', content: 'a\n' }, { type: 'hardlink', path: 'h2', to: 'h1' },
+        { type: 'fifo', path: 'p' }, { type: 'fifo', path: 'q1' }, { type: 'hardlink', path: 'q2', to: 'q1' }, { type: 'fifo', path: 'r' }
+      ]
+    }]
   })
   const steps = (m: string): string[] => execFileSync('python3', ['-c', FSTAT_SCRIPT, m], { encoding: 'utf8' }).trimEnd().split('\n')
   const want = steps(pair.kernel.merged)
   t.same(steps(pair.overlayts.merged), want, 'every nlink as the kernel reports it')
   t.ok(want.includes('a after unlink: nlink 1 size 1'), 'the kernel counts the other name')
+  t.ok(want.includes('lower fifo p after unlink: nlink 1 size 0'), 'and the links of a whited-out lower fifo')
 })

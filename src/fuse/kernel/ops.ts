@@ -56,6 +56,8 @@ interface DirHandle {
 export class KernelOps {
   readonly nodes = new NodeTable()
   private readonly dirs = new Map<number, DirHandle>()
+  /** Nameless special files that live on in a lower layer (only a whiteout hides them): they keep their links. */
+  private readonly whitedOut = new WeakSet<KNode>()
   private nextDirFh = 1
   private readonly passthrough: Passthrough
 
@@ -135,7 +137,7 @@ export class KernelOps {
       // attributes seen, with no links.
       const open = node.fhs.values().next()
       if (!open.done) a = this.overlay.fgetattr(open.value)
-      else if (node.attr !== undefined) a = { ...node.attr, nlink: 0 }
+      else if (node.attr !== undefined) a = { ...node.attr, nlink: this.whitedOut.has(node) ? node.attr.nlink : 0 }
       else throw new FsError('ENOENT', `(node ${node.id}, removed)`, 'getattr')
     }
     node.attr = a
@@ -264,8 +266,16 @@ export class KernelOps {
       const name = req.name()
       const rel = this.childRel(parent, name)
       const node = this.nodes.child(parent, name)
+      // A fifo or device losing its last name is still fstat'ed through the
+      // fds the kernel opened without us: if it is a lower object, a whiteout
+      // only hides it and it keeps its links, as the kernel's overlayfs shows.
+      let lower = false
+      if (!dir && node !== undefined && node.type !== S_IFREG && node.links.length === 1) {
+        try { lower = !ov.lookup(rel).inUpper } catch { /* unlink answers */ }
+      }
       if (dir) await ov.rmdir(rel)
       else await ov.unlink(rel)
+      if (lower) this.whitedOut.add(node!)
       this.nodes.unlinked(parent, name)
       // Handles open on a file that lost its last name follow no path any more.
       if (node !== undefined && node.links.length === 0 && node.fhs.size > 0) ov.detachHandles(rel)
