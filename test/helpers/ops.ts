@@ -8,15 +8,16 @@
 //
 // Used by test/integration/differential.test.ts (small, shrinking) and by
 // scripts/differential.mjs (many seeds).
-import { constants, closeSync, fstatSync, ftruncateSync, type Stats, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, renameSync, rmdirSync, symlinkSync, truncateSync, unlinkSync, writeSync, chmodSync } from 'node:fs'
+import { constants, closeSync, fstatSync, ftruncateSync, type Stats, lchownSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, renameSync, rmdirSync, symlinkSync, truncateSync, unlinkSync, writeSync, chmodSync } from 'node:fs'
 import { mkdir, mkdtemp } from 'node:fs/promises'
 import { join } from 'node:path'
 import fc from 'fast-check'
-import { mknod } from '../../src/overlay/sys/native.js'
-import { lremovexattr, lsetxattr } from '../../src/overlay/sys/xattr.js'
+import { createHash } from 'node:crypto'
+import { mknod, renameat2, utimensat, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT } from '../../src/overlay/sys/native.js'
+import { lgetxattr, llistxattr, lremovexattr, lsetxattr } from '../../src/overlay/sys/xattr.js'
 import { buildStack, DEFAULT_MTIME, type LayerEntry, type LayerSpec, type StackSpec } from './layers.js'
 import { mountKernel, mountOverlayts, type TeardownHost } from './mounts.js'
-import { diffSnapshots, snapshotTree, snapshotUpper, type SnapEntry } from './snapshot.js'
+import { devMajor, devMinor, diffSnapshots, isPrivateOverlayXattr, type SnapEntry } from './snapshot.js'
 import { cleanupStale, removeTree, TMP_PREFIX } from './tmp.js'
 import { prng } from './prng.js'
 
@@ -42,10 +43,16 @@ export type Op =
   | { op: 'symlink', target: string, path: PathParts }
   | { op: 'chmod', path: PathParts, mode: number }
   | { op: 'chown', path: PathParts, uid: number, gid: number }
-  | { op: 'utimes', path: PathParts, atime: number, mtime: number }
+  | { op: 'utimes', path: PathParts, atime: Time, mtime: Time }
   | { op: 'setxattr', path: PathParts, name: string, value: string }
   | { op: 'removexattr', path: PathParts, name: string }
   | { op: 'mkfifo', path: PathParts }
+  /** renameat2 with one flag: 0, NOREPLACE, EXCHANGE or WHITEOUT (EINVAL on both) */
+  | { op: 'rename2', from: PathParts, to: PathParts, flag: 'none' | 'noreplace' | 'exchange' | 'whiteout' }
+  /** write through one name, then read through another (hardlinks) */
+  | { op: 'writeRead', path: PathParts, other: PathParts, data: string }
+  /** the chain of DEEP directories, made through the mount (mkdir -p) */
+  | { op: 'mkdeep' }
   // Open descriptors that live across operations (copy-up, rename, unlink under them)
   | { op: 'fdOpen', slot: number, path: PathParts, write: boolean }
   | { op: 'fdRead', slot: number }
@@ -63,17 +70,42 @@ export interface DiffCase {
 }
 
 const NAMES = ['a', 'b', 'c', 'd'] as const
-/** Explicit times the ops set (seconds; binary fractions so the ns value is exact). */
-const EXPLICIT_TIMES = [1000000000, 1234567890.5, 1500000000.25, 1700000000.75] as const
-/** Every mtime (ns) that is deterministic: the layers' and the explicit ones. Anything else was "now". */
-const KNOWN_MTIMES_NS = new Set([BigInt(DEFAULT_MTIME) * 1_000_000_000n, ...EXPLICIT_TIMES.map(t => BigInt(Math.round(t * 4)) * 250_000_000n)])
+/**
+ * Names are bytes (byte strings, one char per byte): besides a..d the ops use
+ * names that are not UTF-8, hold a space or a newline, or are 255 bytes long.
+ */
+const ODD_NAMES = ['\xff\xfe', '\x80', 'sp ace', 'nl\nx', 'L'.repeat(255)] as const
+/**
+ * The first component of a deep path: it stands for DEEP_PARTS, a chain of
+ * directories 3,880 bytes long, so paths under it come within a few hundred
+ * bytes of PATH_MAX, and the layer paths (upper, work: under a longer prefix
+ * than the mount, see runCase) go over it.
+ */
+export const DEEP = '<DEEP>'
+export const DEEP_PARTS: readonly string[] = [...Array.from({ length: 19 }, (_, i) => `deep${i}`.padEnd(200, '~')), 'end'.padEnd(60, '~')]
+/** Padding in the layer paths (upper, work) that the mount's path does not have. */
+const LAYER_PAD = 'p'.repeat(200)
 
-const pathArb = fc.array(fc.constantFrom(...NAMES), { minLength: 1, maxLength: 3 })
+/** A time as utimensat takes it: [sec, nsec]. */
+export type Time = readonly [number, number]
+/** Explicit times the ops set: ns fractions, before 1970 and far in the future. */
+const EXPLICIT_TIMES: readonly Time[] = [[1000000000, 0], [1234567890, 500000000], [1700000000, 123456789], [-89560800, 500000000], [-2208988800, 999999999], [-1, 1], [32503680000, 987654321], [4102444800, 1]]
+/** Lower layers' mtimes (whole seconds: the layer builder sets them with lutimes). */
+const LOWER_MTIMES = [DEFAULT_MTIME, DEFAULT_MTIME, -89560800, 32503680000] as const
+/** Every mtime (ns) that is deterministic: the layers' and the explicit ones. Anything else was "now". */
+const KNOWN_MTIMES_NS = new Set([...LOWER_MTIMES.map(t => BigInt(t) * 1_000_000_000n), ...EXPLICIT_TIMES.map(([s, ns]) => BigInt(s) * 1_000_000_000n + BigInt(ns))])
+
+const nameArb = fc.oneof({ arbitrary: fc.constantFrom(...NAMES), weight: 12 }, { arbitrary: fc.constantFrom(...ODD_NAMES), weight: 1 })
+const pathArb = fc.oneof(
+  { arbitrary: fc.array(nameArb, { minLength: 1, maxLength: 3 }), weight: 5 },
+  { arbitrary: fc.array(nameArb, { minLength: 1, maxLength: 2 }).map(p => [DEEP, ...p]), weight: 1 }
+)
 const dataArb = fc.constantFrom('', 'x', 'hello', 'ABCDEFGHIJ', 'zz\n')
 const fileModeArb = fc.constantFrom(0o644, 0o600, 0o755, 0o4755, 0o2750, 0o1777, 0o000)
 const dirModeArb = fc.constantFrom(0o755, 0o700, 0o2775, 0o1777)
 const idArb = fc.constantFrom(0, 1000, 65534)
 const timeArb = fc.constantFrom(...EXPLICIT_TIMES)
+const renameFlagArb = fc.constantFrom('none' as const, 'noreplace' as const, 'exchange' as const, 'exchange' as const, 'whiteout' as const)
 const xattrNameArb = fc.constantFrom('user.x', 'user.y', 'trusted.t')
 const slotArb = fc.constantFrom(0, 1)
 const targetArb = fc.constantFrom('a', '../b', 'c/d', 'nowhere', '../../a/b', '.')
@@ -102,14 +134,17 @@ const pathOpArbs = [
   { arbitrary: rec('utimes', { path: pathArb, atime: timeArb, mtime: timeArb }), weight: 2 },
   { arbitrary: rec('setxattr', { path: pathArb, name: xattrNameArb, value: fc.constantFrom('1', 'two') }), weight: 2 },
   { arbitrary: rec('removexattr', { path: pathArb, name: xattrNameArb }), weight: 2 },
-  { arbitrary: rec('mkfifo', { path: pathArb }), weight: 1 }
+  { arbitrary: rec('mkfifo', { path: pathArb }), weight: 1 },
+  { arbitrary: rec('rename2', { from: pathArb, to: pathArb, flag: renameFlagArb }), weight: 4 },
+  { arbitrary: rec('writeRead', { path: pathArb, other: pathArb, data: dataArb }), weight: 3 },
+  { arbitrary: rec('mkdeep', {}), weight: 1 }
 ]
 
 export const opArb: fc.Arbitrary<Op> = fc.oneof(
   ...pathOpArbs,
   { arbitrary: rec('asUser', { inner: fc.oneof(...pathOpArbs) }), weight: 8 },
-  { arbitrary: rec('fdOpen', { slot: slotArb, path: pathArb, write: fc.boolean() }), weight: 3 },
-  { arbitrary: rec('fdRead', { slot: slotArb }), weight: 2 },
+  { arbitrary: rec('fdOpen', { slot: slotArb, path: pathArb, write: fc.boolean() }), weight: 4 },
+  { arbitrary: rec('fdRead', { slot: slotArb }), weight: 3 },
   { arbitrary: rec('fdWrite', { slot: slotArb, offset: fc.constantFrom(0, 3), data: dataArb }), weight: 2 },
   { arbitrary: rec('fdStat', { slot: slotArb }), weight: 2 },
   { arbitrary: rec('fdTruncate', { slot: slotArb, size: fc.constantFrom(0, 2) }), weight: 1 },
@@ -132,7 +167,11 @@ export function fixedCaseArb (nOps: number): fc.Arbitrary<DiffCase> {
   })
 }
 
-function rel (parts: PathParts): string { return parts.join('/') }
+/** A path for display: DEEP for the deep chain, other bytes escaped (JSON, one char per byte). */
+function rel (parts: PathParts): string {
+  const s = parts.join('/')
+  return /^[\x21-\x7e]*$/.test(s) ? s : '"' + s.replace(/[^\x20-\x7e]|["\\]/g, c => c.charCodeAt(0) < 0x80 && c !== '\n' ? '\\' + c : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`).replace(/L{255}/g, 'L*255') + '"'
+}
 
 export function formatOp (o: Op): string {
   switch (o.op) {
@@ -145,7 +184,10 @@ export function formatOp (o: Op): string {
     case 'symlink': return `symlink ${rel(o.path)} -> ${JSON.stringify(o.target)}`
     case 'chmod': return `chmod ${rel(o.path)} ${o.mode.toString(8)}`
     case 'chown': return `lchown ${rel(o.path)} ${o.uid}:${o.gid}`
-    case 'utimes': return `lutimes ${rel(o.path)} atime=${o.atime} mtime=${o.mtime}`
+    case 'utimes': return `utimensat ${rel(o.path)} atime=${o.atime.join('.')} mtime=${o.mtime.join('.')}`
+    case 'rename2': return `renameat2 ${rel(o.from)} -> ${rel(o.to)} ${o.flag}`
+    case 'writeRead': return `write ${rel(o.path)} ${JSON.stringify(o.data)}, read ${rel(o.other)}`
+    case 'mkdeep': return 'mkdir -p <DEEP>'
     case 'setxattr': return `lsetxattr ${rel(o.path)} ${o.name}=${JSON.stringify(o.value)}`
     case 'removexattr': return `lremovexattr ${rel(o.path)} ${o.name}`
     case 'fdOpen': return `fd${o.slot} = open ${rel(o.path)} ${o.write ? 'O_RDWR' : 'O_RDONLY'}`
@@ -163,7 +205,7 @@ const TYPE_NAMES: Record<number, string> = {
 
 /** What a stat shows that both implementations must agree on (no times, no inode numbers, no dir sizes/nlinks). */
 function describeStat (p: string): string {
-  return describe(lstatSync(p), p)
+  return describe(lstatSync(Buffer.from(p, 'latin1')), p)
 }
 
 function describe (st: Stats, p: string | undefined): string {
@@ -171,13 +213,13 @@ function describe (st: Stats, p: string | undefined): string {
   let s = `${type} ${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}`
   if (type !== 'dir') s += ` nlink=${st.nlink}`
   if (type === 'file') s += ` size=${st.size}`
-  if (type === 'symlink' && p !== undefined) s += ` -> ${readlinkSync(p)}`
+  if (type === 'symlink' && p !== undefined) s += ` -> ${JSON.stringify(readlinkSync(Buffer.from(p, 'latin1'), { encoding: 'buffer' }).toString('latin1'))}`
   return s
 }
 
 /** Opens never block: O_NONBLOCK, because a generated name may be a fifo with no partner. */
 function withFd<T> (p: string, flags: number, fn: (fd: number) => T, mode?: number): T {
-  const fd = openSync(p, flags | constants.O_NONBLOCK, mode)
+  const fd = openSync(Buffer.from(p, 'latin1'), flags | constants.O_NONBLOCK, mode)
   try { return fn(fd) } finally { closeSync(fd) }
 }
 
@@ -227,7 +269,9 @@ function asUnprivileged<T> (fn: () => T): T {
 /** Runs `o` under the mount `root`: the value it returns, or the errno code. */
 export function applyOp (root: string, o: Op, open: OpenFiles = new OpenFiles()): string {
   if (o.op === 'asUser') return asUnprivileged(() => applyOp(root, o.inner, open))
-  const at = (parts: PathParts): string => join(root, ...parts)
+  // Byte strings (one char per byte); node:fs gets them as Buffers (B), the addon as they are.
+  const at = (parts: PathParts): string => root + '/' + (parts[0] === DEEP ? [...DEEP_PARTS, ...parts.slice(1)] : parts).join('/')
+  const B = (p: string): Buffer => Buffer.from(p, 'latin1')
   try {
     const value = ((): string => {
       switch (o.op) {
@@ -238,27 +282,45 @@ export function applyOp (root: string, o: Op, open: OpenFiles = new OpenFiles())
         }
         case 'write': return String(withFd(at(o.path), constants.O_WRONLY, fd => writeSync(fd, o.data, o.offset)))
         case 'append': return String(withFd(at(o.path), constants.O_WRONLY | constants.O_APPEND, fd => writeSync(fd, o.data)))
-        case 'truncate': truncateSync(at(o.path), o.size); return describeStat(at(o.path))
+        case 'truncate': truncateSync(B(at(o.path)), o.size); return describeStat(at(o.path))
         case 'openTrunc': withFd(at(o.path), constants.O_RDWR | constants.O_TRUNC, fd => ftruncateSync(fd, 0)); return describeStat(at(o.path))
         case 'read': return JSON.stringify(withFd(at(o.path), constants.O_RDONLY, readAll).toString('latin1'))
         case 'stat': return describeStat(at(o.path))
-        case 'readdir': return readdirSync(at(o.path)).sort().join(',')
-        case 'mkdir': mkdirSync(at(o.path), o.mode); return describeStat(at(o.path))
-        case 'rmdir': rmdirSync(at(o.path)); return ''
-        case 'unlink': unlinkSync(at(o.path)); return ''
-        case 'rename': renameSync(at(o.from), at(o.to)); return describeStat(at(o.to))
-        case 'link': linkSync(at(o.from), at(o.to)); return describeStat(at(o.to))
-        case 'symlink': symlinkSync(o.target, at(o.path)); return describeStat(at(o.path))
-        case 'chmod': chmodSync(at(o.path), o.mode); return describeStat(at(o.path))
-        case 'chown': lchownSync(at(o.path), o.uid, o.gid); return describeStat(at(o.path))
+        case 'readdir': return JSON.stringify(readdirSync(B(at(o.path)), { encoding: 'buffer' }).sort(Buffer.compare).map(n => n.toString('latin1')))
+        case 'mkdir': mkdirSync(B(at(o.path)), o.mode); return describeStat(at(o.path))
+        case 'rmdir': rmdirSync(B(at(o.path))); return ''
+        case 'unlink': unlinkSync(B(at(o.path))); return ''
+        case 'rename': renameSync(B(at(o.from)), B(at(o.to))); return describeStat(at(o.to))
+        case 'rename2': {
+          const flags = { none: 0, noreplace: RENAME_NOREPLACE, exchange: RENAME_EXCHANGE, whiteout: RENAME_WHITEOUT }[o.flag]
+          renameat2(at(o.from), at(o.to), flags)
+          return o.flag === 'exchange' ? `${describeStat(at(o.from))} / ${describeStat(at(o.to))}` : describeStat(at(o.to))
+        }
+        case 'link': linkSync(B(at(o.from)), B(at(o.to))); return describeStat(at(o.to))
+        case 'symlink': symlinkSync(B(o.target), B(at(o.path))); return describeStat(at(o.path))
+        case 'chmod': chmodSync(B(at(o.path)), o.mode); return describeStat(at(o.path))
+        case 'chown': lchownSync(B(at(o.path)), o.uid, o.gid); return describeStat(at(o.path))
         case 'utimes': {
-          lutimesSync(at(o.path), o.atime, o.mtime)
-          return `${describeStat(at(o.path))} mtime=${lstatSync(at(o.path), { bigint: true }).mtimeNs}`
+          utimensat(at(o.path), o.atime[0], o.atime[1], o.mtime[0], o.mtime[1])
+          const st = lstatSync(B(at(o.path)), { bigint: true })
+          return `${describeStat(at(o.path))} atime=${st.atimeNs} mtime=${st.mtimeNs}`
         }
         case 'setxattr': lsetxattr(at(o.path), o.name, Buffer.from(o.value)); return ''
         case 'removexattr': lremovexattr(at(o.path), o.name); return ''
         case 'mkfifo': mknod(at(o.path), constants.S_IFIFO | 0o644, 0); return describeStat(at(o.path))
-        case 'fdOpen': open.set(o.slot, openSync(at(o.path), (o.write ? constants.O_RDWR : constants.O_RDONLY) | constants.O_NONBLOCK)); return ''
+        case 'writeRead': {
+          const n = withFd(at(o.path), constants.O_WRONLY, fd => writeSync(fd, o.data, 1))
+          return `${n} ${JSON.stringify(withFd(at(o.other), constants.O_RDONLY, readAll).toString('latin1'))}`
+        }
+        case 'mkdeep': {
+          let p = root
+          for (const part of DEEP_PARTS) {
+            p += '/' + part
+            try { mkdirSync(B(p), 0o755) } catch (e) { if ((e as { code?: string }).code !== 'EEXIST') throw e }
+          }
+          return describeStat(p)
+        }
+        case 'fdOpen': open.set(o.slot, openSync(B(at(o.path)), (o.write ? constants.O_RDWR : constants.O_RDONLY) | constants.O_NONBLOCK)); return ''
         case 'fdRead': { const buf = Buffer.alloc(256); const n = readSync(open.get(o.slot), buf, 0, buf.length, 0); return JSON.stringify(buf.subarray(0, n).toString('latin1')) }
         case 'fdWrite': return String(writeSync(open.get(o.slot), o.data, o.offset))
         case 'fdStat': return describe(fstatSync(open.get(o.slot)), undefined)
@@ -297,6 +359,7 @@ export function randomStack (seed: number): StackSpec {
   const rnd = prng(seed)
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T
   const layerCount = rnd() < 0.5 ? 2 : 3
+  const deepLayer = rnd() < 0.5 ? Math.floor(rnd() * layerCount) : -1
   const layers: LayerSpec[] = []
   for (let l = 0; l < layerCount; l++) {
     const entries: LayerEntry[] = []
@@ -308,16 +371,17 @@ export function randomStack (seed: number): StackSpec {
         if (r < 0.35) continue
         if (r < 0.55) {
           const xattrs: Record<string, string> | undefined = rnd() < 0.2 ? { 'user.x': 'lower' } : rnd() < 0.1 ? { 'trusted.t': 'T' } : undefined
-          entries.push({ type: 'file', path, content: `${path}@L${l}\n`, mode: pick([0o644, 0o600, 0o755, 0o4755]), uid: pick([0, 0, 1000]), gid: pick([0, 0, 1000]), ...(xattrs !== undefined ? { xattrs } : {}) })
+          entries.push({ type: 'file', path, content: `${path}@L${l}\n`, mode: pick([0o644, 0o600, 0o755, 0o4755]), uid: pick([0, 0, 1000]), gid: pick([0, 0, 1000]), mtime: pick(LOWER_MTIMES), ...(xattrs !== undefined ? { xattrs } : {}) })
           files.push(path)
         } else if (r < 0.8 && depth < 3) {
-          entries.push({ type: 'dir', path, mode: pick([0o755, 0o755, 0o700, 0o2775]), uid: pick([0, 0, 1000]), opaque: rnd() < 0.15, ...(rnd() < 0.15 ? { xattrs: { 'user.d': 'dir' } } : {}) })
+          entries.push({ type: 'dir', path, mode: pick([0o755, 0o755, 0o700, 0o2775]), uid: pick([0, 0, 1000]), mtime: pick(LOWER_MTIMES), opaque: rnd() < 0.15, ...(rnd() < 0.15 ? { xattrs: { 'user.d': 'dir' } } : {}) })
           fill(path, depth + 1)
-        } else if (r < 0.86) {
+        } else if (r < 0.84) {
           entries.push({ type: 'symlink', path, target: pick(['a', '../b', 'nowhere']) })
-        } else if (r < 0.94) {
+        } else if (r < 0.9) {
           entries.push({ type: 'whiteout', path })
-        } else if (r < 0.97 && files.length > 0) {
+        } else if (r < 0.98 && files.length > 0) {
+          // lower hardlinks, so that every kind of change copies one up
           entries.push({ type: 'hardlink', path, to: pick(files) })
         } else {
           entries.push({ type: 'fifo', path })
@@ -325,6 +389,15 @@ export function randomStack (seed: number): StackSpec {
       }
     }
     fill('', 1)
+    // Half the stacks hold the deep chain (3,880 bytes) in one layer, with a few entries in it.
+    if (l === deepLayer) {
+      DEEP_PARTS.forEach((_, i) => entries.push({ type: 'dir', path: DEEP_PARTS.slice(0, i + 1).join('/'), mtime: pick(LOWER_MTIMES) }))
+      const d = DEEP_PARTS.join('/')
+      entries.push({ type: 'file', path: `${d}/a`, content: `deep a@L${l}\n`, mtime: pick(LOWER_MTIMES) })
+      entries.push({ type: 'hardlink', path: `${d}/b`, to: `${d}/a` })
+      entries.push({ type: 'dir', path: `${d}/c`, mtime: pick(LOWER_MTIMES) })
+      entries.push({ type: 'file', path: `${d}/c/d`, content: `deep c/d@L${l}\n`, xattrs: { 'user.x': 'deep' } })
+    }
     layers.push({ name: `L${l}`, entries })
   }
   return { layers: layers.map((layer, l) => ({ ...layer, entries: layer.entries.filter(e => e.type !== 'whiteout' || whiteoutInMergedDir(layers, l, e.path)) })) }
@@ -381,6 +454,55 @@ export function normalizeTimes (entries: SnapEntry[]): SnapEntry[] {
   return entries.map(e => (e.mtimeNs === undefined || KNOWN_MTIMES_NS.has(BigInt(e.mtimeNs)) ? e : { ...e, mtimeNs: 'now' }))
 }
 
+const O_PATH = 0o10000000
+
+/**
+ * Every entry under `root`, byte for byte: paths are byte strings (one char
+ * per byte; shown through JSON where they are not printable ASCII), xattr
+ * names and values as bytes, file data hashed. Directories deeper than a few
+ * KiB are reached through /proc/self/fd of an O_PATH descriptor, so trees
+ * deeper than PATH_MAX are read too. Never follows a symlink. With `upper`,
+ * whiteouts are recorded as such and the private bookkeeping xattrs (see
+ * isPrivateOverlayXattr) are dropped. Directory sizes, nlinks and times are
+ * not recorded; file mtimes are.
+ */
+export function snapshotBytes (root: string, upper: boolean): SnapEntry[] {
+  const entries: SnapEntry[] = []
+  const show = (rel: string): string => /^[\x20-\x7e]*$/.test(rel) ? rel : rel.replace(/[^\x20-\x7e]|\\/g, c => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
+  const visit = (dir: string, rel: string): void => {
+    const B = (name: string): Buffer => Buffer.from(dir + '/' + name, 'latin1')
+    const names = readdirSync(Buffer.from(dir, 'latin1'), { encoding: 'buffer' }).map(n => n.toString('latin1')).sort((a, b) => Buffer.compare(Buffer.from(a, 'latin1'), Buffer.from(b, 'latin1')))
+    for (const name of names) {
+      const r = rel === '' ? name : rel + '/' + name
+      const st = lstatSync(B(name), { bigint: true })
+      const type = TYPE_NAMES[Number(st.mode) & constants.S_IFMT] ?? 'other'
+      if (upper && type === 'chr' && st.rdev === 0n) { entries.push({ path: show(r), type: 'whiteout', mode: '0000', uid: 0, gid: 0 }); continue }
+      const e: SnapEntry = { path: show(r), type: type as SnapEntry['type'], mode: (Number(st.mode) & 0o7777).toString(8).padStart(4, '0'), uid: Number(st.uid), gid: Number(st.gid) }
+      if (type === 'file') {
+        e.size = Number(st.size)
+        e.sha256 = createHash('sha256').update(readFileSync(B(name))).digest('hex')
+      }
+      if (type === 'symlink') e.target = JSON.stringify(readlinkSync(B(name), { encoding: 'buffer' }).toString('latin1'))
+      if (type === 'chr') e.rdev = `${devMajor(st.rdev)}:${devMinor(st.rdev)}`
+      if (type !== 'dir') { e.nlink = Number(st.nlink); e.mtimeNs = st.mtimeNs.toString() }
+      const x: Record<string, string> = {}
+      for (const xn of llistxattr(dir + '/' + name).sort()) {
+        if (upper && isPrivateOverlayXattr(xn)) continue
+        x[JSON.stringify(xn)] = lgetxattr(dir + '/' + name, xn)?.toString('hex') ?? '(gone)'
+      }
+      if (Object.keys(x).length > 0) e.xattrs = x
+      entries.push(e)
+      if (type === 'dir') {
+        if (dir.length + name.length < 2048) { visit(dir + '/' + name, r); continue }
+        const fd = openSync(B(name), O_PATH | constants.O_DIRECTORY | constants.O_NOFOLLOW)
+        try { visit(`/proc/self/fd/${fd}`, r) } finally { closeSync(fd) }
+      }
+    }
+  }
+  visit(root, '')
+  return entries
+}
+
 /**
  * Builds the case's stack twice, mounts the kernel's overlayfs on one copy
  * and overlayts on the other, applies the ops to both and compares. Always
@@ -401,8 +523,10 @@ export async function runCase (c: DiffCase, opts: { label?: string, keepGoing?: 
     for (const side of ['kernel', 'overlayts'] as const) {
       const dir = sides[side]
       const stack = await buildStack(join(dir, 'layers'), spec, { form: 'kernel' })
-      const b = { lowers: stack.lowers, upper: join(dir, 'upper'), work: join(dir, 'work'), merged: join(dir, 'merged') }
-      for (const d of [b.upper, b.work, b.merged]) await mkdir(d, { mode: 0o755 })
+      // upper and work under a longer prefix than the mount: a deep merged path the test
+      // process can still name is a layer path of PATH_MAX or more for the overlay.
+      const b = { lowers: stack.lowers, upper: join(dir, LAYER_PAD, 'upper'), work: join(dir, LAYER_PAD, 'work'), merged: join(dir, 'merged') }
+      for (const d of [b.upper, b.work, b.merged]) await mkdir(d, { mode: 0o755, recursive: true })
       built[side] = b
     }
     const k = built.kernel
@@ -435,12 +559,12 @@ export async function runCase (c: DiffCase, opts: { label?: string, keepGoing?: 
       openO.closeAll()
     }
 
-    const mergedK = normalizeTimes(await snapshotTree(k.merged, { xattrs: true, mtime: true }))
-    const snapO = async (): Promise<SnapEntry[]> => normalizeTimes(await snapshotTree(o.merged, { xattrs: true, mtime: true }))
-    for (const d of diffSnapshots(await snapO(), mergedK, { aName: 'overlayts', bName: 'kernel' })) problems.push(`merged ${d}`)
+    const mergedK = normalizeTimes(snapshotBytes(k.merged, false))
+    const mergedO = normalizeTimes(snapshotBytes(o.merged, false))
+    for (const d of diffSnapshots(mergedO, mergedK, { aName: 'overlayts', bName: 'kernel' })) problems.push(`merged ${d}`)
     await mounts.run() // unmount before reading the uppers: the kernel's upper is final then
-    const upperK = normalizeTimes(await snapshotUpper(k.upper, { mtime: true }))
-    const upperO = normalizeTimes(await snapshotUpper(o.upper, { mtime: true }))
+    const upperK = normalizeTimes(snapshotBytes(k.upper, true))
+    const upperO = normalizeTimes(snapshotBytes(o.upper, true))
     for (const d of diffSnapshots(upperO, upperK, { aName: 'overlayts', bName: 'kernel' })) problems.push(`upper ${d}`)
     return { ok: problems.length === 0, ...(divergedAt !== undefined ? { divergedAt } : {}), problems }
   } finally {

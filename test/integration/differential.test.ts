@@ -1,7 +1,11 @@
 // Write-side differential test: random lower stacks (files, dirs, symlinks,
 // fifos, whiteouts, opaque dirs, hardlinks) and random operation sequences,
 // applied to the kernel's overlayfs (redirect_dir=on) and to overlayts on
-// identical copies of the layers. Outcomes (value or errno) per operation,
+// identical copies of the layers. The generator also makes names of any bytes
+// (not UTF-8, spaces, newlines, 255 bytes), paths near PATH_MAX, ns times
+// before 1970 and far ahead, renameat2 with each flag, lower hardlinks changed
+// and read through their other names, and descriptors held across copy-ups
+// (see test/helpers/ops.ts). Outcomes (value or errno) per operation,
 // then the merged trees and the upper dirs (whiteouts, opaque and redirect
 // xattrs, modes, owners, contents, deterministic mtimes) must be the same.
 // One pair of mounts per run; on failure fast-check shrinks the sequence and

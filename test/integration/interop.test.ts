@@ -75,7 +75,7 @@ const SCRIPT: Op[] = [
   { op: 'removexattr', path: P('xa'), name: 'user.x' },
   { op: 'chmod', path: P('modes'), mode: 0o2750 },
   { op: 'chown', path: P('owned'), uid: 65534, gid: 0 },
-  { op: 'utimes', path: P('etc/new'), atime: 1234567890.5, mtime: 1234567890.5 },
+  { op: 'utimes', path: P('etc/new'), atime: [1234567890, 500000000], mtime: [1234567890, 500000000] },
   { op: 'chown', path: P('link'), uid: 1000, gid: 1000 },
   // new objects in a merged dir and where a whiteout stands
   { op: 'mkdir', path: P('newdir'), mode: 0o700 },
