@@ -34,7 +34,8 @@ t.test(`kernel overlayfs vs overlayts: ${runs} random stacks x up to ${maxOps} o
   if (details.failed) {
     const err = details.errorInstance
     const msg = err instanceof Error ? err.message : String(err)
-    t.fail(`differs after ${details.numShrinks} shrinks (seed ${details.seed}, path ${JSON.stringify(details.counterexamplePath)})`, { diagnostic: true })
+    // The reproducer goes into the TAP diagnostic too: stderr may not reach the log.
+    t.fail(`differs after ${details.numShrinks} shrinks (seed ${details.seed}, path ${JSON.stringify(details.counterexamplePath)})`, { diagnostic: true, reproducer: msg })
     process.stderr.write(`# reproducer (seed ${details.seed}, path ${JSON.stringify(details.counterexamplePath)}):\n${msg.split('\n').map(l => '#   ' + l).join('\n')}\n`)
   }
   if (!details.failed) {
