@@ -42,8 +42,37 @@ export function indexMatches (dbPath: string, lowers: readonly Layer[]): { ok: b
   }
 }
 
+/** A process that is gone (its scratch index is garbage). */
+function gone (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return false
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH'
+  }
+}
+
+/**
+ * Removes the scratch files of builds that never finished (the daemon was
+ * unmounted or killed mid-build): `<index>.tmp-<pid>` of pids no longer alive.
+ */
+function removeStaleScratch (dbPath: string): void {
+  const dir = path.dirname(dbPath)
+  const prefix = path.basename(dbPath) + '.tmp-'
+  let names: string[]
+  try {
+    names = fs.readdirSync(dir)
+  } catch { return }
+  for (const n of names) {
+    if (!n.startsWith(prefix)) continue
+    const pid = Number(n.slice(prefix.length))
+    if (Number.isInteger(pid) && pid > 0 && gone(pid)) fs.rmSync(path.join(dir, n), { force: true })
+  }
+}
+
 export function buildIndex (dbPath: string, lowers: readonly Layer[], onProgress?: (entries: number) => void): IndexStatus {
   const tmp = `${dbPath}.tmp-${process.pid}`
+  removeStaleScratch(dbPath)
   fs.rmSync(tmp, { force: true })
   const fingerprint = stackFingerprint(lowers)
   const db = new Database(tmp)
