@@ -7,7 +7,10 @@
 // and read through their other names, and descriptors held across copy-ups
 // (see test/helpers/ops.ts). Outcomes (value or errno) per operation,
 // then the merged trees and the upper dirs (whiteouts, opaque and redirect
-// xattrs, modes, owners, contents, deterministic mtimes) must be the same.
+// xattrs, modes, owners, contents, deterministic mtimes) must be the same,
+// but for the one modeled edge of passthrough (a descriptor opened read-only on
+// a lower file keeps reading the lower copy: see runCase and
+// differential-passthrough.test.ts).
 // One pair of mounts per run; on failure fast-check shrinks the sequence and
 // the reproducer is printed.
 //
