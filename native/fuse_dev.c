@@ -35,9 +35,10 @@
 //       Then the threadsafe function is released; until then it keeps the
 //       event loop alive. An exception thrown by onRequest becomes an
 //       uncaught exception (napi_fatal_exception), as in any other callback.
-//   fuseStartPoll(fd, bufSize, onRequest) -> handle / fuseStopPoll(handle)
+//   fuseStartPoll(fd, bufSize, onRequest)
 //       The same delivery without threads: fd (made O_NONBLOCK) is watched
-//       by a uv_poll_t on the JS thread's loop and read there (see below).
+//       by a uv_poll_t on the JS thread's loop and read there until the
+//       connection ends (see below).
 //   fuseStopReaders(handle)            Never blocks: sets a flag checked
 //       before each read and unrefs the threadsafe function so the process
 //       may exit. Threads blocked in read() stay there until the caller
@@ -670,13 +671,10 @@ typedef struct {
   bool stopped;
 } fdev_poller;
 
-// The struct itself outlives the handle: the JS handle (an external) may
-// still be passed to fuseStopPoll, so only the buffer is freed (one small
-// struct per mount, a daemon's lifetime).
 static void poller_closed (uv_handle_t *h) {
   fdev_poller *p = (fdev_poller *) h->data;
   free(p->buf);
-  p->buf = NULL;
+  free(p);
 }
 
 static void poller_call (fdev_poller *p, napi_value *argv) {
@@ -698,20 +696,8 @@ static void poller_call (fdev_poller *p, napi_value *argv) {
   napi_close_handle_scope(env, scope);
 }
 
-static void poller_release (fdev_poller *p) {
-  napi_delete_reference(p->env, p->cb);
-  napi_async_destroy(p->env, p->ctx);
-  uv_close((uv_handle_t *) &p->poll, poller_closed);
-}
-
-static void poller_stop (fdev_poller *p) {
-  if (p->stopped) return;
-  p->stopped = true;
-  uv_poll_stop(&p->poll);
-  poller_release(p);
-}
-
-// The end: the poll stops before the callback, which may close the fd.
+// The end: the poll stops before the callback, which may close the fd;
+// then the poller lets go of everything (freed once libuv closed it).
 static void poller_end (fdev_poller *p, int err) {
   p->stopped = true;
   uv_poll_stop(&p->poll);
@@ -724,7 +710,9 @@ static void poller_end (fdev_poller *p, int err) {
   napi_create_int32(env, err, &argv[2]);
   poller_call(p, argv);
   napi_close_handle_scope(env, scope);
-  poller_release(p);
+  napi_delete_reference(env, p->cb);
+  napi_async_destroy(env, p->ctx);
+  uv_close((uv_handle_t *) &p->poll, poller_closed);
 }
 
 static void poller_readable (uv_poll_t *h, int status, int events) {
@@ -755,13 +743,9 @@ static void poller_readable (uv_poll_t *h, int status, int events) {
   }
 }
 
-static void poller_handle_finalize (napi_env env, void *data, void *hint) {
-  (void) env; (void) data; (void) hint;
-}
-
-// fuseStartPoll(fd, bufSize, onRequest) -> handle: as fuseStartReaders with
-// one fd, but on the JS thread (see above); channel is always 0. The fd is
-// switched to O_NONBLOCK.
+// fuseStartPoll(fd, bufSize, onRequest): as fuseStartReaders with one fd,
+// but on the JS thread (see above); channel is always 0. The fd is switched
+// to O_NONBLOCK. Reading stops only when the connection ends.
 static napi_value js_start_poll (napi_env env, napi_callback_info info) {
   napi_value argv[3];
   int64_t fd, size;
@@ -794,18 +778,6 @@ static napi_value js_start_poll (napi_env env, napi_callback_info info) {
   }
   p->poll.data = p;
   uv_poll_start(&p->poll, UV_READABLE, poller_readable);
-  napi_value handle;
-  napi_create_external(env, p, poller_handle_finalize, NULL, &handle);
-  return handle;
-}
-
-// fuseStopPoll(handle): stops watching the fd (no end callback); idempotent.
-static napi_value js_stop_poll (napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!fdev_args(env, info, 1, argv)) return NULL;
-  void *data = NULL;
-  if (napi_get_value_external(env, argv[0], &data) != napi_ok || data == NULL) { fdev_type_error(env, "handle", "a poll handle"); return NULL; }
-  poller_stop((fdev_poller *) data);
   return NULL;
 }
 
@@ -824,7 +796,6 @@ void fuse_dev_register (napi_env env, napi_value exports) {
   export_fn(env, exports, "fuseStartReaders", js_start_readers);
   export_fn(env, exports, "fuseStopReaders", js_stop_readers);
   export_fn(env, exports, "fuseStartPoll", js_start_poll);
-  export_fn(env, exports, "fuseStopPoll", js_stop_poll);
   export_int(env, exports, "MS_RDONLY", MS_RDONLY);
   export_int(env, exports, "MS_NOSUID", MS_NOSUID);
   export_int(env, exports, "MS_NODEV", MS_NODEV);

@@ -187,6 +187,11 @@ export class Overlay {
     return this.attrFrom(st, h.ino, Number(st.nlink))
   }
 
+  /** fstat of an open handle, and where its file lives: what a lookup of a file just created or opened finds, without resolving its path again. */
+  handleEntry (fh: number): Entry {
+    return { attr: this.fgetattr(fh), inUpper: this.handle(fh).inUpper }
+  }
+
   /** EINVAL if not a symlink. */
   readlink (rel: string): string {
     const node = this.resolver.require(rel)

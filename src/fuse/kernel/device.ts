@@ -41,8 +41,7 @@ interface FuseDevBinding {
   fuseBackingClose(devFd: number, backingId: number): void
   fuseStartReaders(fds: number[], bufSize: number, onRequest: RequestCallback): ReaderHandle
   fuseStopReaders(handle: ReaderHandle): void
-  fuseStartPoll(fd: number, bufSize: number, onRequest: RequestCallback): ReaderHandle
-  fuseStopPoll(handle: ReaderHandle): void
+  fuseStartPoll(fd: number, bufSize: number, onRequest: RequestCallback): void
   readonly MS_RDONLY: number
   readonly MS_NOSUID: number
   readonly MS_NODEV: number
@@ -147,13 +146,8 @@ export function stopReaders (handle: ReaderHandle): void {
  * by the event loop; every request read is handed to onRequest(0, req, 0)
  * there, and the end as onRequest(-1, null, errno). No thread hop per request.
  */
-export function startPoll (fd: number, bufSize: number, onRequest: RequestCallback): ReaderHandle {
-  return binding.fuseStartPoll(fd, bufSize, onRequest)
-}
-
-/** Stops watching (no end callback); idempotent. */
-export function stopPoll (handle: ReaderHandle): void {
-  binding.fuseStopPoll(handle)
+export function startPoll (fd: number, bufSize: number, onRequest: RequestCallback): void {
+  binding.fuseStartPoll(fd, bufSize, onRequest)
 }
 
 export const MS_RDONLY: number = binding.MS_RDONLY

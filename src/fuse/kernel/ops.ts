@@ -68,13 +68,15 @@ export class KernelOps {
       return n === undefined ? undefined : this.nodes.path(n)
     }
     overlay.onCopiedUp = (rel) => {
-      const node = this.nodeAt(rel)
-      if (node !== undefined) session.invalidateAttr(node.id)
+      if (rel === '') return
+      const slash = rel.lastIndexOf('/')
+      const parent = this.nodeAt(slash < 0 ? '' : rel.slice(0, slash))
+      const node = parent === undefined ? undefined : this.nodes.child(parent, rel.slice(slash + 1))
+      if (parent === undefined || node === undefined) return
+      session.invalidateAttr(node.id)
       // A copied-up lower hardlink gets a number of its own: the parent's
       // cached listing (FOPEN_CACHE_DIR) holds the old one.
-      const slash = rel.lastIndexOf('/')
-      const parent = rel === '' ? undefined : this.nodeAt(slash < 0 ? '' : rel.slice(0, slash))
-      if (parent !== undefined && node !== undefined && !node.isDir) session.invalidateData(parent.id)
+      if (!node.isDir) session.invalidateData(parent.id)
     }
     this.register()
   }
@@ -284,10 +286,16 @@ export class KernelOps {
     this.on(Op.UNLINK, (req) => remove(req, false))
     this.on(Op.RMDIR, (req) => remove(req, true))
 
-    const rename = async (req: Request, flags: number): Promise<undefined> => {
+    // rename_in is { newdir }; rename2_in is { newdir, flags, padding }.
+    const rename = async (req: Request): Promise<undefined> => {
       const parent = this.node(req.nodeid)
       const newParent = this.node(req.u64())
-      if (req.opcode === Op.RENAME2) req.skip(8)
+      const flags = req.opcode === Op.RENAME2 ? req.u32() : 0
+      if (req.opcode === Op.RENAME2) req.skip(4)
+      if ((flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) !== 0 || flags === (RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+        // RENAME_WHITEOUT, as the kernel's overlayfs: not through an overlay.
+        throw new FsError('EINVAL', `(node ${req.nodeid})`, 'rename2')
+      }
       const from = req.name()
       const to = req.name()
       const fromRel = this.childRel(parent, from)
@@ -301,15 +309,8 @@ export class KernelOps {
       if (fromRel !== toRel) this.nodes.renamed(parent, from, newParent, to)
       return undefined
     }
-    this.on(Op.RENAME, (req) => rename(req, 0))
-    this.on(Op.RENAME2, (req) => {
-      const flags = req.buf.readUInt32LE(req.len >= 48 ? 48 : 0)
-      if ((flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) !== 0 || flags === (RENAME_NOREPLACE | RENAME_EXCHANGE)) {
-        // RENAME_WHITEOUT, as the kernel's overlayfs: not through an overlay.
-        throw new FsError('EINVAL', `(node ${req.nodeid})`, 'rename2')
-      }
-      return rename(req, flags)
-    })
+    this.on(Op.RENAME, rename)
+    this.on(Op.RENAME2, rename)
 
     this.on(Op.LINK, async (req) => {
       const old = this.node(req.u64())
@@ -346,12 +347,10 @@ export class KernelOps {
       const name = req.name()
       const rel = this.childRel(parent, name)
       const fh = await ov.create(rel, mode, flags, this.caller(req))
-      let entry: Buffer
-      try {
-        entry = this.made(parent, name, rel)
-      } catch (e) { await ov.release(fh); throw e }
-      const node = this.nodes.child(parent, name)!
-      return Buffer.concat([entry, this.opened(node, fh, flags)])
+      // The entry from the open handle: the path was just resolved by create.
+      const e = ov.handleEntry(fh)
+      const node = this.nodes.lookup(parent, name, e.attr, e.inUpper && e.attr.nlink > 1)
+      return Buffer.concat([entryOut(node.id, 0, e.attr, t, t), this.opened(node, fh, flags)])
     })
 
     this.on(Op.TMPFILE, async (req) => {

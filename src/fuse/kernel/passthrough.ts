@@ -66,9 +66,13 @@ export class Passthrough {
     try {
       id = device.backingOpen(this.session.devFd, fd)
     } catch (e) {
-      // EPERM: no CAP_SYS_ADMIN; EINVAL/ELOOP: a backing file the kernel refuses (stacking).
-      this.log.warn({ err: (e as Error).message }, 'passthrough refused by the kernel; serving reads and writes in the daemon')
-      this.failed = true
+      // EPERM: no CAP_SYS_ADMIN, for every file: stop asking. Anything else
+      // (EINVAL, ELOOP: a backing file on a stacked filesystem) is this file's.
+      const everyFile = (e as NodeJS.ErrnoException).code === 'EPERM'
+      this.log.warn({ err: (e as Error).message, node: node.id }, everyFile
+        ? 'passthrough refused by the kernel; serving reads and writes in the daemon'
+        : 'passthrough refused for this file; serving it in the daemon')
+      if (everyFile) this.failed = true
       this.cached.set(node, new Set([fh]))
       return 'cached'
     }

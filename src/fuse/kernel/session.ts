@@ -25,7 +25,7 @@ import type { Logger } from 'pino'
 import { displayPath } from '../../overlay/bytes.js'
 import { FsError, toFsError } from '../../overlay/errors.js'
 import * as device from './device.js'
-import { FUSE_KERNEL_MINOR_VERSION, FUSE_KERNEL_VERSION, InitFlag, INIT_OUT_SIZE, MAX_PAGES, MAX_WRITE, NotifyCode, Op, OUT_HEADER_SIZE, PASSTHROUGH_MINOR } from './protocol.js'
+import { FUSE_KERNEL_MINOR_VERSION, FUSE_KERNEL_VERSION, InitFlag, INIT_OUT_SIZE, MAX_PAGES, MAX_WRITE, NotifyCode, Op, PASSTHROUGH_MINOR } from './protocol.js'
 import { Request, reply } from './wire.js'
 
 /** A reply whose buffer starts with OUT_HEADER_SIZE bytes left for the header. */
@@ -78,7 +78,6 @@ export class Session {
   private handlers: Array<Handler | undefined> = []
   /** The merged path of a node id, for logs (set by the ops table). */
   pathOf: (nodeid: number) => string | undefined = () => undefined
-  private readers: device.ReaderHandle | undefined
   private ended = false
   negotiated: Negotiated | undefined
   private initWaiters: Array<(n: Negotiated) => void> = []
@@ -95,21 +94,15 @@ export class Session {
       if (buf === null) { this.end(errno); return }
       this.dispatch(new Request(buf, this.fds[channel]!))
     }
-    this.readers = this.opts.readers === 'poll'
-      ? device.startPoll(this.devFd, MAX_WRITE + 4096, onRequest)
-      : device.startReaders([...this.fds], MAX_WRITE + 4096, onRequest)
+    // The readers run until the kernel ends the connection (unmount, abort).
+    if (this.opts.readers === 'poll') device.startPoll(this.devFd, MAX_WRITE + 4096, onRequest)
+    else device.startReaders([...this.fds], MAX_WRITE + 4096, onRequest)
   }
 
   /** Resolves once the kernel's INIT is answered. */
   initialized (): Promise<Negotiated> {
     if (this.negotiated !== undefined) return Promise.resolve(this.negotiated)
     return new Promise((resolve) => this.initWaiters.push(resolve))
-  }
-
-  stop (): void {
-    if (this.readers === undefined) return
-    if (this.opts.readers === 'poll') device.stopPoll(this.readers)
-    else device.stopReaders(this.readers)
   }
 
   /**
@@ -257,4 +250,3 @@ export class Session {
   }
 }
 
-export { OUT_HEADER_SIZE }
