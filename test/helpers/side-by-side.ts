@@ -86,3 +86,16 @@ export function attempt (fn: () => unknown): string {
     throw e
   }
 }
+
+/**
+ * The Python counterpart of `attempt`, for scripts run in each merged dir:
+ * step(what, fn) appends "what: ok [json value]" or "what: ERRNO" to `out`.
+ * Needs `errno` and `json` imported.
+ */
+export const PY_STEP = String.raw`out = []
+def step(what, fn):
+    try:
+        r = fn()
+        out.append(what + ': ok' + ('' if r is None else ' ' + json.dumps(r)))
+    except OSError as e:
+        out.append(what + ': ' + errno.errorcode[e.errno])`

@@ -11,7 +11,7 @@
 // component at a time) and walks the trees the same way.
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
-import { mountPair } from '../helpers/side-by-side.js'
+import { mountPair, PY_STEP } from '../helpers/side-by-side.js'
 
 const SCRIPT = String.raw`
 import errno, hashlib, json, os, stat, sys
@@ -54,13 +54,7 @@ if mode == 'prep':
     mk(b'top', b'top\n')
     sys.exit(0)
 
-out = []
-def step(what, fn):
-    try:
-        r = fn()
-        out.append(what + ': ok' + ('' if r is None else ' ' + json.dumps(r)))
-    except OSError as e:
-        out.append(what + ': ' + errno.errorcode[e.errno])
+${PY_STEP}
 
 def st(name):
     def f():

@@ -8,7 +8,7 @@ import { appendFileSync, chmodSync, closeSync, fstatSync, lchownSync, linkSync, 
 import { join } from 'node:path'
 import { utimensat } from '../../src/overlay/sys/native.js'
 import type { StackSpec } from '../helpers/layers.js'
-import { attempt, mountPair, type Pair } from '../helpers/side-by-side.js'
+import { attempt, mountPair, PY_STEP, type Pair } from '../helpers/side-by-side.js'
 import { diffSnapshots, snapshotTree, snapshotUpper, type SnapEntry } from '../helpers/snapshot.js'
 
 /** Mtimes within a day of now were set by the run itself: they differ between the two sides. */
@@ -95,13 +95,7 @@ for (const transport of ['kernel', 'fuse-native'] as const) t.test(`item 3: time
 const XATTR_SCRIPT = String.raw`
 import errno, json, os, sys
 root = sys.argv[1]
-out = []
-def step(what, fn):
-    try:
-        r = fn()
-        out.append(what + ': ok' + ('' if r is None else ' ' + json.dumps(r)))
-    except OSError as e:
-        out.append(what + ': ' + errno.errorcode[e.errno])
+${PY_STEP}
 def at(rel): return os.path.join(root, rel)
 def get(rel, n): return lambda: os.getxattr(at(rel), n, follow_symlinks=False).decode('latin1')
 def lst(rel): return lambda: sorted(x for x in os.listxattr(at(rel), follow_symlinks=False) if x.startswith('trusted.overlay'))
