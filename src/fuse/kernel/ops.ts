@@ -45,12 +45,17 @@ export interface KernelOpsOptions {
   readonly traceOps: boolean
 }
 
-/** An open directory: its listing, fixed at opendir so offsets stay stable. */
+/**
+ * An open directory. Its listing is taken when a READDIR starts at offset 0
+ * and kept for the offsets after it, so they stay stable. Not at opendir: a
+ * change between opendir and the first READDIR would be missed, and the
+ * kernel would cache the stale listing (FOPEN_CACHE_DIR).
+ */
 interface DirHandle {
   readonly node: KNode
-  readonly rel: string
-  readonly entries: DirEntry[]
-  readonly names: Buffer[]
+  rel: string
+  entries: DirEntry[]
+  names: Buffer[]
 }
 
 export class KernelOps {
@@ -444,10 +449,8 @@ export class KernelOps {
 
     this.on(Op.OPENDIR, (req) => {
       const node = this.node(req.nodeid)
-      const rel = this.rel(node)
-      const entries = ov.readdir(rel)
       const fh = this.nextDirFh++
-      this.dirs.set(fh, { node, rel, entries, names: entries.map((e) => bytesOf(e.name)) })
+      this.dirs.set(fh, { node, rel: this.rel(node), entries: [], names: [] })
       // The kernel may keep the listing: it drops it itself when the
       // directory changes through the mount, the only way it can change.
       return openOut(fh, FOPEN_CACHE_DIR | FOPEN_KEEP_CACHE)
@@ -459,6 +462,11 @@ export class KernelOps {
       const size = req.u32()
       const d = this.dirs.get(fh)
       if (d === undefined) throw new FsError('EBADF', `(node ${req.nodeid})`, 'readdir')
+      if (offset === 0) {
+        d.rel = this.rel(d.node)
+        d.entries = ov.readdir(d.rel)
+        d.names = d.entries.map((e) => bytesOf(e.name))
+      }
       const { body } = packDirents(size, offset, d.entries.length, plus,
         (i) => { const e = d.entries[i]!; return { name: d.names[i]!, ino: e.ino, type: (e.mode & S_IFMT) >> 12 } },
         (i, buf, off) => this.direntPlus(d, i, buf, off))
