@@ -256,7 +256,15 @@ export class Overlay {
     try {
       return this.sys.openSync(phys, flags, mode)
     } catch (e) {
-      if ((flags & O_NOATIME) && (e as { code?: string }).code === 'EPERM') return this.sys.openSync(phys, flags & ~O_NOATIME, mode)
+      const code = (e as { code?: string }).code
+      if ((flags & O_NOATIME) && code === 'EPERM') return this.openHost(phys, flags & ~O_NOATIME, mode)
+      // The name was removed between its resolution and this open (a
+      // concurrent unlink left a whiteout there, which opens as a char 0/0
+      // device: ENXIO): the file is gone, as open(2) would answer.
+      if (code === 'ENXIO') {
+        const st = this.sys.lstat(phys)
+        if (st === undefined || isWhiteoutStat(st)) throw Object.assign(new Error('ENOENT: open'), { code: 'ENOENT', syscall: 'open' })
+      }
       throw e
     }
   }
