@@ -14,6 +14,7 @@ import { Overlay } from '../overlay/overlay.js'
 import { openStack, prepareWork } from '../overlay/stack.js'
 import { indexPath } from './index-path.js'
 import type { MountOptions } from './mount-options.js'
+import { mountRecordOf, removeMountRecord, writeMountRecord } from './mount-record.js'
 import { removePidFile, writePidFile } from './pidfile.js'
 
 export interface DaemonOptions {
@@ -35,10 +36,11 @@ export async function runDaemon (o: DaemonOptions): Promise<number> {
     : { lowers: o.mount.lowers, upper: o.mount.upper, workdir: o.mount.workdir, merged: o.merged, whiteouts: o.mount.whiteouts }
   let overlay: Overlay
   let index: LowerIndex | undefined
+  let db: string | undefined
   try {
     const stack = openStack(spec)
     await prepareWork(stack)
-    const db = indexPath(o.mount, stack)
+    db = indexPath(o.mount, stack)
     index = db === undefined ? undefined : new LowerIndex(db, stack.lowers, log)
     overlay = new Overlay(stack, { lowerView: index })
   } catch (e) {
@@ -75,6 +77,7 @@ export async function runDaemon (o: DaemonOptions): Promise<number> {
     throw err
   }
   writePidFile(o.merged)
+  writeMountRecord(mountRecordOf(o.merged, o.mount, overlay.stack, db))
   log.info({ merged: o.merged, ...layers, readOnly: overlay.readOnly, ...mount.details }, 'mounted')
   o.ready?.(null)
 
@@ -102,6 +105,7 @@ export async function runDaemon (o: DaemonOptions): Promise<number> {
   process.once('SIGTERM', () => stop('SIGTERM'))
   process.once('SIGINT', () => stop('SIGINT'))
   const code = await done
+  removeMountRecord(o.merged)
   removePidFile(o.merged)
   // A detached mount keeps the FUSE thread (and so the process) alive until
   // its last user lets go: end the process now; the kernel answers the rest.

@@ -5,10 +5,16 @@
 import { createHash } from 'node:crypto'
 import * as fs from 'node:fs'
 
-const DIR = process.env.OVERLAYTS_RUNDIR ?? '/run/overlayts'
+export const RUN_DIR = process.env.OVERLAYTS_RUNDIR ?? '/run/overlayts'
+const DIR = RUN_DIR
+
+/** The run file of a mountpoint with this extension ('pid', 'json'). */
+export function runFileFor (merged: string, ext: string): string {
+  return `${DIR}/${createHash('sha256').update(merged).digest('hex').slice(0, 16)}.${ext}`
+}
 
 function fileFor (merged: string): string {
-  return `${DIR}/${createHash('sha256').update(merged).digest('hex').slice(0, 16)}.pid`
+  return runFileFor(merged, 'pid')
 }
 
 export function writePidFile (merged: string): void {

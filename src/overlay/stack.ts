@@ -13,7 +13,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { bytesOfString, displayPath, utf8ToBytes } from './bytes.js'
-import type { WhiteoutOption } from './layer-form.js'
+import type { WhiteoutForm, WhiteoutOption } from './layer-form.js'
 import { whiteoutFormOf } from './layer-form.js'
 import type { Layer, LayerStack } from './layers.js'
 import { isWithin } from './layers.js'
@@ -34,6 +34,16 @@ export interface StackSpec {
   readonly merged?: string | undefined
   /** How the lowers' whiteouts are read (layer-form.ts); default `auto`, decided per layer. */
   readonly whiteouts?: WhiteoutOption | undefined
+  /**
+   * Each lower's form, decided already (by the daemon that mounted these
+   * layers, see src/layers/stack-source.ts): taken as is, nothing is walked.
+   */
+  readonly whiteoutForms?: readonly WhiteoutForm[] | undefined
+  /**
+   * The stack is only read (the layer tools): an upper may come without a
+   * workdir, since nothing will be copied up or whited out.
+   */
+  readonly readOnlyInspection?: boolean | undefined
 }
 
 /** The real path of `p` (a UTF-8 string), as a byte string, and its stat. */
@@ -52,7 +62,8 @@ function realDir (what: string, p: string): { real: string, st: fs.BigIntStats }
 
 export function openStack (spec: StackSpec): LayerStack {
   if (spec.lowers.length === 0) throw new StackError('at least one lowerdir is required')
-  if ((spec.upper === undefined) !== (spec.workdir === undefined)) {
+  if (spec.whiteoutForms !== undefined && spec.whiteoutForms.length !== spec.lowers.length) throw new StackError('one whiteout form per lowerdir is required')
+  if ((spec.upper === undefined) !== (spec.workdir === undefined) && !(spec.readOnlyInspection === true && spec.workdir === undefined)) {
     throw new StackError(spec.upper === undefined ? 'workdir given without upperdir' : 'upperdir given without workdir')
   }
   const merged = spec.merged === undefined ? undefined : realDir('mountpoint', spec.merged).real
@@ -68,11 +79,20 @@ export function openStack (spec: StackSpec): LayerStack {
     // The daemon reads layers by path: a layer under the mount, or the mount
     // inside a layer, would send the daemon's own reads back to itself.
     if (merged !== undefined && (isWithin(real, merged) || isWithin(merged, real))) throw new StackError(`lowerdir ${given}: overlaps the mountpoint ${spec.merged}`, given)
-    return { root: real, role: 'lower', index, dev: st.dev, ino: st.ino, whiteouts: whiteoutFormOf(real, spec.whiteouts ?? 'auto') }
+    return { root: real, role: 'lower', index, dev: st.dev, ino: st.ino, whiteouts: spec.whiteoutForms?.[index] ?? whiteoutFormOf(real, spec.whiteouts ?? 'auto') }
   })
   let upper: Layer | undefined
   let work: string | undefined
   let workdir: string | undefined
+  if (spec.upper !== undefined && spec.workdir === undefined) {
+    // Inspection only (checked above): the upper's place is all that matters.
+    const u = realDir('upperdir', spec.upper)
+    note('upperdir', u.real, spec.upper)
+    for (const l of lowers) {
+      if (isWithin(u.real, l.root)) throw new StackError(`upperdir ${spec.upper}: inside lowerdir ${displayPath(l.root)}`, spec.upper)
+    }
+    upper = { root: u.real, role: 'upper', index: -1, dev: u.st.dev, ino: u.st.ino }
+  }
   if (spec.upper !== undefined && spec.workdir !== undefined) {
     const u = realDir('upperdir', spec.upper)
     note('upperdir', u.real, spec.upper)
