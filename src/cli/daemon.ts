@@ -80,6 +80,9 @@ export async function runDaemon (o: DaemonOptions): Promise<number> {
   writeMountRecord(mountRecordOf(o.merged, o.mount, overlay.stack, db))
   log.info({ merged: o.merged, ...layers, readOnly: overlay.readOnly, ...mount.details }, 'mounted')
   o.ready?.(null)
+  // The index is checked (or built) only now: until it is ready, lookups
+  // scan the layers, which is always right; the mount's start waits for none of it.
+  void index?.start()
 
   // On a signal, unmount; if files are still open there (EBUSY), detach the
   // mount as fuse-overlayfs does and exit: the kernel then answers the

@@ -5,89 +5,110 @@
  *   overlayts SOURCE MERGED -o OPTS              (as mount(8)'s FUSE helper calls it)
  * and `overlayts umount MERGED` ends it. Without -f the command returns once
  * the mount is live, leaving the daemon running detached.
+ *
+ * Start-up time is part of every container start, so this module loads
+ * nothing heavy: arguments are read with node:util's parseArgs, and each
+ * command imports what it needs. The detaching parent parses no mount
+ * options at all (the daemon it starts does, and reports any error back).
  */
 import * as path from 'node:path'
-import yargs from 'yargs'
-import type { Argv } from 'yargs'
+import { parseArgs } from 'node:util'
 import { detachDaemon, READY_FD_ENV, reportReady } from './detach.js'
-import type { LogLevel } from './log.js'
-import { OptionError, parseMountOptions } from './mount-options.js'
+
+const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
+type LogLevel = typeof LEVELS[number]
+
+const USAGE = `usage:
+  overlayts mount [-f] [-d] -o lowerdir=L1:L2[,upperdir=U,workdir=W,...] [SOURCE] MERGED
+  overlayts -o OPTS MERGED                  (fuse-overlayfs' shape)
+  overlayts SOURCE MERGED -o OPTS           (mount(8)'s FUSE helper shape)
+  overlayts umount MERGED
+  overlayts index build|verify|drop -o lowerdir=...,workdir=W[,index=PATH]
+
+options:
+  -o OPTS              comma-separated: lowerdir=L1:L2,upperdir=U,workdir=W,index=PATH|off,ro,...
+  -f, --foreground     stay in the foreground
+  -d, --debug          log every operation
+  --log-file F         write the JSON log here (the detached daemon logs nowhere otherwise)
+  --log-level L        ${LEVELS.join(', ')} (default info)
+  -h, --help           this text
+`
+
+const FLAGS = {
+  o: { type: 'string', short: 'o', multiple: true },
+  foreground: { type: 'boolean', short: 'f' },
+  debug: { type: 'boolean', short: 'd' },
+  'log-file': { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' }
+} as const
 
 interface MountArgs {
-  source?: string | undefined
-  merged?: string | undefined
-  o?: string | string[] | undefined
-  f: boolean
-  d: boolean
-  logFile?: string | undefined
-  logLevel: string
+  source: string | undefined
+  merged: string | undefined
+  o: string[]
+  foreground: boolean
+  debug: boolean
+  logFile: string | undefined
+  logLevel: LogLevel
 }
 
-const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
-
-function mountFlags<T> (y: Argv<T>) {
-  return y
-    .option('o', { type: 'string', describe: 'comma-separated options: lowerdir=L1:L2,upperdir=U,workdir=W,index=PATH|off,ro,...' })
-    .option('f', { alias: 'foreground', type: 'boolean', default: false, describe: 'stay in the foreground' })
-    .option('d', { alias: 'debug', type: 'boolean', default: false, describe: 'log every operation (implies -f unless detached with --log-file)' })
-    .option('log-file', { type: 'string', describe: 'write the JSON log here (the detached daemon logs nowhere otherwise)' })
-    .option('log-level', { type: 'string', choices: LEVELS, default: 'info' })
-}
-
-async function mountCommand (a: MountArgs): Promise<number> {
-  if (a.merged === undefined) throw new OptionError('missing MERGED (the mountpoint)')
+async function mountCommand (a: MountArgs, argv: string[]): Promise<number> {
+  if (a.merged === undefined) throw new Error('missing MERGED (the mountpoint)')
+  if (!a.foreground) return detachDaemon(argv)
+  const { parseMountOptions } = await import('./mount-options.js')
+  const options = parseMountOptions(a.o)
   const merged = path.resolve(a.merged)
-  const source = a.source ?? 'overlayts'
-  const options = parseMountOptions(a.o === undefined ? [] : Array.isArray(a.o) ? a.o : [a.o])
-  const level = (a.d ? 'debug' : a.logLevel) as LogLevel
-  if (!a.f) return detachDaemon(process.argv.slice(2))
-  // Loaded only where needed: the detaching parent and umount start faster.
-  const { makeLogger } = await import('./log.js')
+  // Started by detachDaemon: stdout is /dev/null, so without --log-file the log goes nowhere.
+  const detached = process.env[READY_FD_ENV] !== undefined
+  const { makeLogger, silentLogger } = await import('./log.js')
+  const log = detached && a.logFile === undefined ? silentLogger() : await makeLogger(a.debug ? 'debug' : a.logLevel, a.logFile)
   const { runDaemon } = await import('./daemon.js')
-  const log = makeLogger(level, a.logFile)
-  return runDaemon({ merged, source, mount: options, log, traceOps: a.d, ready: process.env[READY_FD_ENV] ? reportReady : undefined })
+  return runDaemon({ merged, source: a.source ?? 'overlayts', mount: options, log, traceOps: a.debug, ready: detached ? reportReady : undefined })
+}
+
+async function command (argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true })
+  if (values.help === true) {
+    process.stdout.write(USAGE)
+    return 0
+  }
+  const level = values['log-level'] ?? 'info'
+  if (!(LEVELS as readonly string[]).includes(level)) throw new Error(`--log-level is one of ${LEVELS.join(', ')}, not ${level}`)
+  const o = values.o ?? []
+  const [verb, ...rest] = positionals
+  const tooMany = (n: number): void => { if (rest.length > n) throw new Error(`unexpected argument: ${rest[n]!}`) }
+  if (verb === 'umount') {
+    tooMany(1)
+    if (rest[0] === undefined) throw new Error('usage: overlayts umount MERGED')
+    const { umount } = await import('./umount.js')
+    return umount(path.resolve(rest[0]))
+  }
+  if (verb === 'index') {
+    tooMany(1)
+    const action = rest[0]
+    if (action !== 'build' && action !== 'verify' && action !== 'drop') throw new Error('usage: overlayts index build|verify|drop -o lowerdir=...,workdir=W')
+    const { parseMountOptions } = await import('./mount-options.js')
+    const { indexCommand } = await import('./index-command.js')
+    return indexCommand(action, parseMountOptions(o))
+  }
+  // `mount [source] merged`, or the bare shapes `-o OPTS merged` and `source merged -o OPTS`.
+  const operands = verb === 'mount' ? rest : positionals
+  if (operands.length > 2) throw new Error(`unexpected argument: ${operands[2]!}`)
+  const [source, merged] = operands.length === 2 ? operands : [undefined, operands[0]]
+  if (merged === undefined) {
+    throw new Error(verb === 'mount' ? 'missing MERGED (the mountpoint)' : 'usage: overlayts mount -o lowerdir=...[,upperdir=...,workdir=...] MERGED')
+  }
+  return mountCommand({ source, merged, o, foreground: values.foreground === true, debug: values.debug === true, logFile: values['log-file'], logLevel: level as LogLevel }, argv)
 }
 
 export async function main (argv: string[]): Promise<number> {
-  let code = 0
-  const run = (p: Promise<number>): Promise<void> => p.then((c) => { code = c })
   try {
-    await yargs(argv)
-      .scriptName('overlayts')
-      .command('mount [source] <merged>', 'mount an overlay at MERGED', (y) => mountFlags(y)
-        .positional('source', { type: 'string', describe: 'shown as the source in /proc/mounts' })
-        .positional('merged', { type: 'string' }),
-      (a) => run(mountCommand(a as unknown as MountArgs)))
-      .command('umount <merged>', 'unmount MERGED and wait for its daemon to exit', (y) => y.positional('merged', { type: 'string', demandOption: true }),
-        (a) => run(import('./umount.js').then(({ umount }) => umount(path.resolve(String(a.merged))))))
-      .command('index <action>', 'build, verify or drop the lookup index of a layer stack', (y) => y
-        .positional('action', { type: 'string', choices: ['build', 'verify', 'drop'], demandOption: true })
-        .option('o', { type: 'string', describe: 'lowerdir=...,workdir=...[,index=PATH]' }),
-      (a) => {
-        const o = a.o as string | string[] | undefined
-        const opts = parseMountOptions(o === undefined ? [] : Array.isArray(o) ? o : [o])
-        return run(import('./index-command.js').then(({ indexCommand }) => indexCommand(String(a.action), opts)))
-      })
-      .command('$0 [source] [merged]', false, (y) => mountFlags(y)
-        .positional('source', { type: 'string' })
-        .positional('merged', { type: 'string' }),
-      (a) => {
-        const args = a as unknown as MountArgs
-        // `overlayts -o OPTS MERGED`: the one positional is the mountpoint.
-        if (args.merged === undefined && args.source !== undefined) { args.merged = args.source; args.source = undefined }
-        if (args.merged === undefined) throw new OptionError('usage: overlayts mount -o lowerdir=...[,upperdir=...,workdir=...] MERGED')
-        return run(mountCommand(args))
-      })
-      .strictOptions()
-      .help()
-      .version(false)
-      .fail((msg, err) => { throw err ?? new OptionError(msg) })
-      .parseAsync()
+    return await command(argv)
   } catch (e) {
     // A detached daemon's stderr goes nowhere: tell the waiting parent instead.
     if (process.env[READY_FD_ENV]) reportReady(e as Error)
     process.stderr.write(`overlayts: ${(e as Error).message}\n`)
-    return code === 0 ? 1 : code
+    return 1
   }
-  return code
 }
