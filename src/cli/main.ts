@@ -24,6 +24,7 @@ const USAGE = `usage:
   overlayts SOURCE MERGED -o OPTS           (mount(8)'s FUSE helper shape)
   overlayts umount MERGED
   overlayts index build|verify|drop -o lowerdir=...,workdir=W[,index=PATH]
+  overlayts diff [MERGED | -o lowerdir=...[,upperdir=...]] [--json]    (see overlayts diff --help)
 
 options:
   -o OPTS              comma-separated: lowerdir=L1:L2,upperdir=U,workdir=W,index=PATH|off,ro,...
@@ -67,7 +68,17 @@ async function mountCommand (a: MountArgs, argv: string[]): Promise<number> {
   return runDaemon({ merged, source: a.source ?? 'overlayts', mount: options, log, traceOps: a.debug, ready: detached ? reportReady : undefined })
 }
 
+/**
+ * The layer tools (src/layers), `overlayts TOOL ...`: each reads its own
+ * arguments (src/cli/stack-args.ts) and is loaded only when asked for.
+ */
+const LAYER_TOOLS: Record<string, () => Promise<(argv: string[]) => Promise<number>>> = {
+  diff: async () => (await import('./diff-command.js')).diffCommand
+}
+
 async function command (argv: string[]): Promise<number> {
+  const verb0 = argv[0]
+  if (verb0 !== undefined && Object.hasOwn(LAYER_TOOLS, verb0)) return (await LAYER_TOOLS[verb0]!())(argv.slice(1))
   const { values, positionals } = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true })
   if (values.help === true) {
     process.stdout.write(USAGE)

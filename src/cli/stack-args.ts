@@ -1,39 +1,43 @@
 /**
  * The command-line shape every layer tool shares (src/layers):
  *
- *   overlayts TOOL [MERGED] [-o lowerdir=A:B,upperdir=U[,workdir=W]] [--json]
+ *   overlayts TOOL [MERGED] [-o lowerdir=A:B,upperdir=U[,workdir=W]] [--json] [TOOL'S OWN FLAGS]
  *
  * MERGED, a live overlayts or kernel overlayfs mountpoint, or -o, the layers
- * themselves with the mount's option syntax (one of the two). A new tool
- * registers itself in main.ts as:
+ * themselves with the mount's option syntax (one of the two). A tool is a
+ * function of its arguments (after the verb), registered in main.ts's
+ * LAYER_TOOLS; it reads them with
  *
- *   .command('TOOL [merged]', 'what it does', (y) => withStackArgs(y),
- *     (a) => run(import('./TOOL-command.js').then(({ toolCommand }) => toolCommand(a as unknown as StackArgs))))
+ *   const { values, positionals } = parseArgs({ args: argv, options: { ...STACK_FLAGS, ...ownFlags }, allowPositionals: true })
+ *   if (values.help === true) { print its help; return 0 }
+ *   const src = await openToolStack(stackArgsOf(values, positionals[0]))
  *
- * and opens the stack with openToolStack(a), which shows a progress line on
- * a terminal while an index is built.
+ * openToolStack shows a progress line on a terminal while an index is built.
  */
-import type { Argv } from 'yargs'
 import type { OpenOptions, StackRequest, StackSource } from '../layers/stack-source.js'
 import { OptionError } from './mount-options.js'
 import { progressLine } from './progress.js'
 
 export interface StackArgs {
-  merged?: string | undefined
-  o?: string | string[] | undefined
-  json: boolean
+  readonly merged?: string | undefined
+  readonly o?: readonly string[] | undefined
+  readonly json: boolean
 }
 
-export function withStackArgs<T> (y: Argv<T>) {
-  return y
-    .positional('merged', { type: 'string', describe: 'a live overlay mountpoint (overlayts or kernel overlayfs); or give -o' })
-    .option('o', { type: 'string', describe: 'the layers, as mount options: lowerdir=L1:L2[,upperdir=U][,workdir=W][,whiteouts=auto|kernel|oci][,index=PATH|off]' })
-    .option('json', { type: 'boolean', default: false, describe: 'one JSON document on stdout, for scripts' })
+/** The flags every layer tool takes (node:util parseArgs options). */
+export const STACK_FLAGS = {
+  o: { type: 'string', short: 'o', multiple: true },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' }
+} as const
+
+export function stackArgsOf (values: { o?: string[] | undefined, json?: boolean | undefined }, merged: string | undefined): StackArgs {
+  return { merged, o: values.o, json: values.json === true }
 }
 
 /** MERGED or -o, exactly one. */
-export function stackRequestOf (a: { merged?: string | undefined, o?: string | string[] | undefined }): StackRequest {
-  const options = a.o === undefined ? undefined : Array.isArray(a.o) ? a.o : [a.o]
+export function stackRequestOf (a: StackArgs): StackRequest {
+  const options = a.o === undefined || a.o.length === 0 ? undefined : a.o
   if (options !== undefined && a.merged !== undefined) throw new OptionError('give MERGED or -o, not both')
   if (options !== undefined) return { options }
   if (a.merged !== undefined) return { merged: a.merged }

@@ -1,0 +1,31 @@
+/**
+ * The --help epilogs of the layer tools, kept apart from their code so the
+ * CLI shows them without loading it.
+ */
+
+export const DIFF_HELP = `What the upper layer changed relative to the lower layers, as \`docker diff\`
+prints it: "A path" added, "C path" changed, "D path" deleted, sorted by path
+as bytes (docker's changesByPath order). Without an upperdir, the top
+lowerdir is compared with the ones below it. Reads the layer directories, never
+the mount; on a live mount, files being written may show either way.
+
+Docker's overlay rules (moby pkg/archive OverlayChanges), applied to the upper:
+  - a whiteout is D, in either form (char 0/0; .wh.NAME in an OCI-form top lower);
+  - an entry whose path some lower layer holds is C, else A; a directory held
+    below with the same size, mode and mtime is not reported (copied up only
+    because something below it changed);
+  - the parent of an A or D is C (not the root);
+  - an opaque directory that replaced a lower one is D, and its contents are
+    then A or C; an opaque directory nothing was below is a new directory (A);
+  - a renamed directory (redirect) is reported as docker reports the end
+    state its mv makes without redirects: the directory as new (A, or D if a
+    lower holds the new name) and every entry under it A or C; the old name D.
+Where docker's rule and the merged view disagree, this follows docker: an
+opaque dir that replaced a lower dir is D although the merged view shows a
+directory; a path a lower holds is C even where that copy was hidden (whited
+out, under an opaque dir), which the merged view would call A; a file copied
+up unchanged is C; a directory whose only change is below it is not listed.
+
+--json: {stack, changed, changes: [{path, kind, reason, layer, old}]}, old being
+the lower copy a C replaces or a D deletes, or where an A in a renamed
+directory comes from.`
