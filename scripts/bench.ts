@@ -10,6 +10,7 @@
  *                    [--no-real | --real-only] [--real-src DIR]
  *                    [--real-cmds find,du,grep,tar] [--real-repeat N]
  *                    [--real-index-prebuilt] [--no-pin]
+ *   npm run bench -- --starts [--podman] [--starts-samples N] [--podman-runs N] [--podman-samples N]
  *
  * Columns (--fs takes these, comma-separated, or the groups overlayts, ots-pt,
  * fuse-overlayfs, unionfs-fuse, all):
@@ -31,6 +32,14 @@
  * find, du, grep, tar over node_modules, each on a fresh mount after
  * drop_caches (--quick: find and tar).
  *
+ * Start-up and podman (issue 12; these parts run instead of the stacks and
+ * the real work): --starts times mount commands (command returns; first
+ * stat answered) and reads the idle daemon's memory, overlayts against
+ * fuse-overlayfs and the kernel (bench-lib/starts.ts); --podman times
+ * podman run, five runs at once, commit and a 5-step build on overlay with
+ * mount_program overlayts, with fuse-overlayfs, and native
+ * (bench-lib/podman.ts).
+ *
  * This process is never a FUSE daemon: every filesystem is served by its own
  * process (overlayts detaches its daemon), so the synchronous I/O done here
  * on the mounts is safe. Per-operation times are taken around each syscall
@@ -48,6 +57,8 @@ import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { forceUnmount, isMounted, mountInfo } from './bench-lib/mounts.js'
+import { podmanTable, runPodmanBench, type PodmanRun } from './bench-lib/podman.js'
+import { runStarts, startsTable, type StartsRun } from './bench-lib/starts.js'
 import { buildRealLayers, countEntries, REAL_COMMANDS, REAL_QUICK, runRealCommand, type RealCommand, type RealLayers } from './bench-lib/real.js'
 import { lineChartSvg } from './bench-lib/svg.js'
 
@@ -129,9 +140,17 @@ interface Options {
   realRepeat: number
   /** Real work: build each overlayts mount's index (untimed) before drop_caches and mount. */
   realPrebuiltIndex: boolean
+  /** Start-up part (mount time, idle memory) and its mounts per column. */
+  starts: boolean
+  startsSamples: number
+  /** podman part: runs, and samples of run5/commit/build. */
+  podman: boolean
+  podmanRuns: number
+  podmanSamples: number
 }
 
 const USAGE = 'usage: node dist/scripts/bench.js [--layers 1,4,16,64,128] [--fs COLUMNS] [--quick] [--json FILE] [--svg FILE] [--tmp DIR] [--keep] [--index off|PATH] [--ots-opts OPTS] [--ots-cpu-prof DIR] [--no-pin] [--no-real | --real-only] [--real-src DIR] [--real-cmds find,du,grep,tar] [--real-repeat N] [--real-index-prebuilt]\n' +
+  '       node dist/scripts/bench.js --starts [--podman] [--starts-samples N] [--podman-runs N] [--podman-samples N]\n' +
   `  columns: ${COLUMNS.map((d) => d.key).join(',')}; groups: ${Object.keys(FS_ALIASES).join(',')}\n`
 
 function usage (msg: string): never {
@@ -142,7 +161,14 @@ function usage (msg: string): never {
 function parseArgs (argv: string[]): Options {
   const o: Options = {
     layers: [1, 4, 16, 64, 128], cols: COLUMNS.map((d) => d.key), quick: false, json: undefined, svg: undefined, tmp: undefined, keep: false, index: undefined, otsOpts: undefined, otsCpuProf: undefined, pin: os.cpus().length >= 2,
-    synthetic: true, real: true, realSrc: fileURLToPath(new URL('../../node_modules', import.meta.url)), realCmds: undefined, realRepeat: 1, realPrebuiltIndex: false
+    synthetic: true, real: true, realSrc: fileURLToPath(new URL('../../node_modules', import.meta.url)), realCmds: undefined, realRepeat: 1, realPrebuiltIndex: false,
+    starts: false, startsSamples: 15, podman: false, podmanRuns: 15, podmanSamples: 3
+  }
+  let pinAsked = false
+  const count = (v: string, max: number): number => {
+    const n = Number(v)
+    if (!Number.isInteger(n) || n < 1 || n > max) usage(`takes 1..${max}, not ${v}`)
+    return n
   }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!
@@ -177,7 +203,7 @@ function parseArgs (argv: string[]): Options {
       case '--svg': o.svg = val(); break
       case '--tmp': o.tmp = val(); break
       case '--keep': o.keep = true; break
-      case '--pin': o.pin = true; break
+      case '--pin': o.pin = true; pinAsked = true; break
       case '--no-pin': o.pin = false; break
       case '--index': o.index = val(); break
       case '--ots-opts': o.otsOpts = val(); break
@@ -192,6 +218,11 @@ function parseArgs (argv: string[]): Options {
         })
         break
       case '--real-index-prebuilt': o.realPrebuiltIndex = true; break
+      case '--starts': o.starts = true; break
+      case '--starts-samples': o.startsSamples = count(val(), 200); break
+      case '--podman': o.podman = true; break
+      case '--podman-runs': o.podmanRuns = count(val(), 200); break
+      case '--podman-samples': o.podmanSamples = count(val(), 50); break
       case '--real-repeat': {
         const n = Number(val())
         if (!Number.isInteger(n) || n < 1 || n > 20) usage('--real-repeat takes 1..20')
@@ -203,7 +234,9 @@ function parseArgs (argv: string[]): Options {
       default: usage(`unknown argument: ${a}`)
     }
   }
-  if (!o.synthetic && !o.real) usage('--no-real and --real-only leave nothing to run')
+  // Start-ups and podman measure whole processes, not request wake-ups: unpinned unless asked.
+  if (o.starts || o.podman) { o.synthetic = false; o.real = false; if (!pinAsked) o.pin = false }
+  if (!o.synthetic && !o.real && !o.starts && !o.podman) usage('--no-real and --real-only leave nothing to run')
   o.layers = [...new Set(o.layers)].sort((a, b) => a - b)
   return o
 }
@@ -960,7 +993,14 @@ async function main (): Promise<number> {
   const builds: Record<number, number> = {}
   let real: RealRun | undefined
   let realNote: string | undefined
+  let starts: StartsRun | undefined
+  let podmanRun: PodmanRun | undefined
   try {
+    if (opts.starts) starts = await runStarts({ root, bin: BIN, samples: opts.startsSamples, memorySamples: 3, pinned, log })
+    if (opts.podman) {
+      if (have('podman')) podmanRun = await runPodmanBench({ root, bin: BIN, runs: opts.podmanRuns, others: opts.podmanSamples, log })
+      else log('bench: podman is not installed: no podman part')
+    }
     if (opts.synthetic) {
       let tb = Date.now()
       const master = buildMaster(root, c)
@@ -1013,10 +1053,12 @@ async function main (): Promise<number> {
     const notes = cols.flatMap((col) => [...(col.error ? [`ERROR ${col.error}`] : []), ...col.notes].map((n) => `  ${col.key} N=${col.layers}: ${n}`))
     if (notes.length > 0) out.push('', 'notes:', ...notes)
   }
+  if (starts !== undefined) out.push('', startsTable(starts))
+  if (podmanRun !== undefined) out.push('', podmanTable(podmanRun))
   if (real !== undefined) out.push('', realTable(real))
   if (realNote !== undefined) out.push('', realNote)
   if (skipped.length > 0) out.push('', `skipped (not installed): ${skipped.join(', ')}`)
-  out.push('', `goal ratios (issue 9; reference ${r.ref} layers, base ${r.base} layer${r.base === 1 ? '' : 's'}${opts.synthetic ? '' : '; synthetic stacks not run'}):`, ratioText(r))
+  if (opts.synthetic || opts.real) out.push('', `goal ratios (issue 9; reference ${r.ref} layers, base ${r.base} layer${r.base === 1 ? '' : 's'}${opts.synthetic ? '' : '; synthetic stacks not run'}):`, ratioText(r))
   const loadAfter = os.loadavg()
   out.push('', `total run time ${elapsed.toFixed(1)} s (${opts.quick ? 'quick' : 'full'}; stack builds ${Object.values(builds).reduce((a, b) => a + b, 0).toFixed(1)} s` +
     (real !== undefined ? `; node_modules copy ${real.layers.copySeconds.toFixed(1)} s` : '') + ')')
@@ -1054,7 +1096,9 @@ async function main (): Promise<number> {
             commands: real.commands,
             columns: real.columns
           },
-      ratios: r
+      ratios: r,
+      ...(starts !== undefined ? { starts } : {}),
+      ...(podmanRun !== undefined ? { podman: podmanRun } : {})
     }
     fs.writeFileSync(opts.json, JSON.stringify(doc, null, 2) + '\n')
     log(`bench: wrote ${opts.json}`)
@@ -1079,7 +1123,8 @@ async function main (): Promise<number> {
     log(`bench: wrote ${opts.svg}`)
   }
   const realErrors = real?.columns.some((col) => Object.values(col.results).some((x) => x.errors.length > 0)) ?? false
-  return cols.some((col) => col.error !== undefined) || realErrors ? 1 : 0
+  const partErrors = (starts?.columns.some((col) => col.errors.length > 0) ?? false) || (podmanRun !== undefined && podmanRun.errors.length > 0)
+  return cols.some((col) => col.error !== undefined) || realErrors || partErrors ? 1 : 0
 }
 
 main().then((code) => { process.exitCode = code }, (e: unknown) => {

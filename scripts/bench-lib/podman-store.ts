@@ -1,0 +1,140 @@
+/**
+ * A podman storage of its own, for the podman bench and the podman test
+ * (issue 12): a graphroot and runroot in a scratch directory, a
+ * storage.conf naming the overlay driver (natively, or with a
+ * mount_program: overlayts or fuse-overlayfs) and a containers.conf with
+ * what this kind of VM needs (runc, cgroupfs, lower ulimits, no network, no
+ * events), passed through CONTAINERS_STORAGE_CONF and CONTAINERS_CONF. The
+ * machine's own podman configuration is never read or touched.
+ *
+ * The image is made on the spot from busybox-static: a rootfs tarball of
+ * /bin/busybox and its applet links, `podman import`ed. No registry.
+ *
+ * removeStore() ends everything a store left: containers, images, the
+ * mounts podman keeps under the graphroot (its overlay bind mount, the
+ * containers' merged dirs, FUSE daemons) and the scratch directory.
+ */
+import { spawn, spawnSync } from 'node:child_process'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+
+export type StoreKind = 'overlayts' | 'fuse-overlayfs' | 'native'
+
+export interface PodmanStore {
+  readonly kind: StoreKind
+  readonly dir: string
+  readonly graphroot: string
+  readonly env: NodeJS.ProcessEnv
+}
+
+export interface PodmanResult { code: number | null, stdout: string, stderr: string, ms: number }
+
+/** runc refuses the default rlimits (nproc, nofile) here; these are within the VM's hard limits. */
+const ULIMITS = ['nofile=1024:1024', 'nproc=1024:1024']
+
+export function makeStore (dir: string, kind: StoreKind, overlaytsBin: string, mountOpts: string[] = []): PodmanStore {
+  const graphroot = path.join(dir, 'graph')
+  const runroot = path.join(dir, 'run')
+  const tmp = path.join(dir, 'tmp')
+  for (const d of [graphroot, runroot, tmp]) fs.mkdirSync(d, { recursive: true })
+  const program = kind === 'overlayts' ? overlaytsBin : kind === 'fuse-overlayfs' ? '/usr/bin/fuse-overlayfs' : undefined
+  const q = (s: string): string => JSON.stringify(s)
+  fs.writeFileSync(path.join(dir, 'storage.conf'), [
+    '[storage]', 'driver = "overlay"', `graphroot = ${q(graphroot)}`, `runroot = ${q(runroot)}`,
+    '[storage.options.overlay]',
+    ...(program !== undefined ? [`mount_program = ${q(program)}`] : []),
+    ...(mountOpts.length > 0 ? [`mountopt = ${q(mountOpts.join(','))}`] : []),
+    ''
+  ].join('\n'))
+  fs.writeFileSync(path.join(dir, 'containers.conf'), [
+    '[containers]', `default_ulimits = [${ULIMITS.map(q).join(', ')}]`, 'netns = "none"',
+    '[engine]', 'runtime = "runc"', 'cgroup_manager = "cgroupfs"', 'events_logger = "none"', `tmp_dir = ${q(tmp)}`,
+    '[network]', `network_config_dir = ${q(path.join(dir, 'networks'))}`,
+    ''
+  ].join('\n'))
+  const env = { ...process.env, CONTAINERS_STORAGE_CONF: path.join(dir, 'storage.conf'), CONTAINERS_CONF: path.join(dir, 'containers.conf'), TMPDIR: tmp }
+  return { kind, dir, graphroot, env }
+}
+
+export function podman (store: PodmanStore, args: string[], timeoutMs = 120_000, input?: string): Promise<PodmanResult> {
+  return new Promise((resolve) => {
+    const t0 = process.hrtime.bigint()
+    const child = spawn('podman', args, { env: store.env, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] })
+    let stdout = ''; let stderr = ''
+    child.stdout!.on('data', (b: Buffer) => { stdout += b.toString() })
+    child.stderr!.on('data', (b: Buffer) => { stderr += b.toString() })
+    if (input !== undefined) child.stdin!.end(input)
+    const timer = setTimeout(() => { stderr += `\n(killed after ${timeoutMs} ms)`; child.kill('SIGKILL') }, timeoutMs)
+    child.on('error', (e) => { stderr += e.message })
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr, ms: Number(process.hrtime.bigint() - t0) / 1e6 })
+    })
+  })
+}
+
+/** podman, failing with its stderr on a non-zero exit. */
+export async function podmanOk (store: PodmanStore, args: string[], timeoutMs?: number, input?: string): Promise<PodmanResult> {
+  const r = await podman(store, args, timeoutMs, input)
+  if (r.code !== 0) throw new Error(`podman ${args.join(' ')} (${store.kind}): exit ${r.code}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`)
+  return r
+}
+
+/** A rootfs tarball of busybox-static and its applet links (a tiny image, no registry). */
+export function busyboxTarball (dir: string): string {
+  const busybox = ['/bin/busybox', '/usr/bin/busybox'].find((p) => fs.existsSync(p))
+  if (busybox === undefined) throw new Error('busybox-static is not installed (/bin/busybox)')
+  const rootfs = path.join(dir, 'rootfs')
+  for (const d of ['bin', 'etc', 'tmp', 'root']) fs.mkdirSync(path.join(rootfs, d), { recursive: true })
+  fs.copyFileSync(busybox, path.join(rootfs, 'bin', 'busybox'))
+  fs.chmodSync(path.join(rootfs, 'bin', 'busybox'), 0o755)
+  const list = spawnSync(busybox, ['--list'], { encoding: 'utf8' })
+  for (const applet of list.stdout.split('\n').filter((a) => /^[\w.[-]+$/.test(a) && a !== 'busybox')) {
+    fs.symlinkSync('busybox', path.join(rootfs, 'bin', applet))
+  }
+  fs.writeFileSync(path.join(rootfs, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\n')
+  fs.writeFileSync(path.join(rootfs, 'etc', 'group'), 'root:x:0:\n')
+  const tar = path.join(dir, 'rootfs.tar')
+  const r = spawnSync('tar', ['--numeric-owner', '--owner=0', '--group=0', '-C', rootfs, '-cf', tar, '.'], { encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`tar: ${r.stderr}`)
+  fs.rmSync(rootfs, { recursive: true, force: true })
+  return tar
+}
+
+function mountsUnder (dir: string): Array<{ mp: string, fstype: string, dev: string }> {
+  const out: Array<{ mp: string, fstype: string, dev: string }> = []
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const f = line.split(' ')
+    if (f.length < 5) continue
+    const mp = f[4]!.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)))
+    if (mp === dir || mp.startsWith(dir + '/')) out.push({ mp, fstype: f[f.indexOf('-') + 1]!, dev: f[2]! })
+  }
+  return out.reverse().sort((a, b) => b.mp.length - a.mp.length)
+}
+
+/** Unmounts whatever is mounted under dir, deepest first, aborting FUSE connections that do not let go. */
+export function unmountUnder (dir: string): void {
+  for (let round = 0; round < 3; round++) {
+    const left = mountsUnder(dir)
+    if (left.length === 0) return
+    for (const m of left) {
+      if (spawnSync('umount', [m.mp], { stdio: 'ignore', timeout: 20_000 }).status === 0) continue
+      if (m.fstype.startsWith('fuse')) {
+        try { fs.writeFileSync(`/sys/fs/fuse/connections/${m.dev.split(':')[1]}/abort`, '1') } catch { /* not live */ }
+      }
+      spawnSync('umount', ['-l', m.mp], { stdio: 'ignore', timeout: 20_000 })
+    }
+  }
+}
+
+/**
+ * Removes every container and image of the store, its mounts and its
+ * directory. (Not `podman system reset`: it also removes network
+ * definitions, and those are the machine's unless configured away.)
+ */
+export async function removeStore (store: PodmanStore): Promise<void> {
+  await podman(store, ['rm', '-a', '-f', '-t', '0'], 60_000)
+  await podman(store, ['rmi', '-a', '-f'], 60_000)
+  unmountUnder(store.dir)
+  fs.rmSync(store.dir, { recursive: true, force: true })
+}
