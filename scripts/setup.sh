@@ -15,7 +15,10 @@ SUDO=""
 # libfuse2 + headers: the patched fuse-native binding is built from source against them.
 # fuse3: fusermount3 for non-root unmounts. attr: getfattr/setfattr (tests).
 # fuse-overlayfs, unionfs-fuse: the peers the benchmark compares against.
-pkgs="libfuse2 libfuse-dev fuse3 pkg-config attr fuse-overlayfs unionfs-fuse"
+# podman, runc, busybox-static: the podman test and bench (a real client; runc
+# as its runtime, busybox-static for an image made on the spot), uidmap for
+# rootless podman (newuidmap/newgidmap).
+pkgs="libfuse2 libfuse-dev fuse3 pkg-config attr fuse-overlayfs unionfs-fuse podman runc busybox-static uidmap"
 missing=""
 for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
