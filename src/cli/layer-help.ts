@@ -29,3 +29,29 @@ up unchanged is C; a directory whose only change is below it is not listed.
 --json: {stack, changed, changes: [{path, kind, reason, layer, old}]}, old being
 the lower copy a C replaces or a D deletes, or where an A in a renamed
 directory comes from.`
+
+export const LAYERS_HELP = `One row per layer, top first (the upper, then each lowerdir): its entries
+(directories included; whiteouts and opaque markers counted apart as markers)
+and the bytes of its regular files; how many of them the merged view shows
+(VISIBLE); how many it does not (WASTED, "wasted" as dive counts it):
+shadowed by a copy in a layer above at the same path, or hidden by a
+whiteout, an opaque directory or a non-directory above. The last line gives
+the stack's efficiency: visible bytes / all bytes.
+The merged view comes from the stack's lookup index when there is one (the
+mount's, or workdir/overlayts-index.db, built there if missing), so large
+stacks answer in seconds; a progress line shows on a terminal.
+--json: {stack, layers: [{layer, entries, bytes, markers, visibleEntries,
+visibleBytes, shadowedEntries, shadowedBytes, hiddenEntries, hiddenBytes}],
+total, mergedEntries, efficiency}.`
+
+export const WHICH_HELP = `For each PATH: the layer that serves it and every copy in the layers below
+that it shadows, with sizes; for a directory, the layer directories merged
+into it (top first, with their path in the layer: a renamed directory's
+redirect is followed) and which one is opaque; for an absent path, the first
+missing component and why: a whiteout (which layer, kernel or OCI form), an
+opaque directory, a non-directory parent, with the copies it hides.
+With -o, PATHs are paths in the merged view (/etc/passwd). Without, each PATH
+is a path under a live overlay mount (overlayts or kernel overlayfs), whose
+layers are then read (never the mount itself).
+--json: [{path, present, type, layer, layerPath, size, shadows, parts} or
+{path, present: false, missing, reason, by, hidden}].`

@@ -24,7 +24,9 @@ const USAGE = `usage:
   overlayts SOURCE MERGED -o OPTS           (mount(8)'s FUSE helper shape)
   overlayts umount MERGED
   overlayts index build|verify|drop -o lowerdir=...,workdir=W[,index=PATH]
-  overlayts diff [MERGED | -o lowerdir=...[,upperdir=...]] [--json]    (see overlayts diff --help)
+  overlayts diff [MERGED | -o lowerdir=...[,upperdir=...]] [--json]    (each: TOOL --help)
+  overlayts layers [MERGED | -o lowerdir=...[,upperdir=...]] [--json]
+  overlayts which [-o lowerdir=...[,upperdir=...]] [--json] PATH...
 
 options:
   -o OPTS              comma-separated: lowerdir=L1:L2,upperdir=U,workdir=W,index=PATH|off,ro,...
@@ -73,7 +75,9 @@ async function mountCommand (a: MountArgs, argv: string[]): Promise<number> {
  * arguments (src/cli/stack-args.ts) and is loaded only when asked for.
  */
 const LAYER_TOOLS: Record<string, () => Promise<(argv: string[]) => Promise<number>>> = {
-  diff: async () => (await import('./diff-command.js')).diffCommand
+  diff: async () => (await import('./diff-command.js')).diffCommand,
+  layers: async () => (await import('./layers-command.js')).layersCommand,
+  which: async () => (await import('./which-command.js')).whichCommand
 }
 
 async function command (argv: string[]): Promise<number> {

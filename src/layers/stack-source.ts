@@ -172,15 +172,7 @@ export class StackSource {
 
   /** The names a merged directory shows, sorted as bytes (the mount's listing without '.' and '..'). */
   names (dir: Node): string[] {
-    const names = new Set<string>()
-    if (dir.inUpper) for (const n of sys.readdirNames(dir.phys)) names.add(n)
-    if (dir.lowerRel !== undefined) for (const n of this.view.listing(dir.lowerRel).keys()) names.add(n)
-    const out: string[] = []
-    for (const n of names) {
-      // The lookup decides: a whiteout in upper hides a lower name, as through the mount.
-      if (this.node(joinRel(dir.rel, n)) !== null) out.push(n)
-    }
-    return out.sort(byteOrder)
+    return this.childrenOf(dir).map((n) => n.rel.slice(n.rel.lastIndexOf('/') + 1))
   }
 
   /** Every merged entry below `from` (default the root), depth first, each directory's names in byte order. */
@@ -198,8 +190,12 @@ export class StackSource {
 
   /** A merged directory's entries, in byte order of their names. */
   childrenOf (dir: Node): Node[] {
+    const names = new Set<string>()
+    if (dir.inUpper) for (const n of sys.readdirNames(dir.phys)) names.add(n)
+    if (dir.lowerRel !== undefined) for (const n of this.view.listing(dir.lowerRel).keys()) names.add(n)
     const out: Node[] = []
-    for (const n of this.names(dir)) {
+    for (const n of [...names].sort(byteOrder)) {
+      // The lookup decides: a whiteout in upper hides a lower name, as through the mount.
       const child = this.node(joinRel(dir.rel, n))
       if (child !== null) out.push(child)
     }
