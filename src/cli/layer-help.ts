@@ -2,6 +2,12 @@
  * The --help epilogs of the layer tools, kept apart from their code so the
  * CLI shows them without loading it.
  */
+import { DEFAULT_LIMITS } from '../layers/tar-safety.js'
+
+/** Source lines joined into paragraphs, which yargs wraps to the terminal. */
+function paragraphs (text: string): string {
+  return text.replace(/([^\n])\n(?!\n)/g, '$1 ')
+}
 
 export const DIFF_HELP = `What the upper layer changed relative to the lower layers, as \`docker diff\`
 prints it: "A path" added, "C path" changed, "D path" deleted, sorted by path
@@ -55,3 +61,23 @@ is a path under a live overlay mount (overlayts or kernel overlayfs), whose
 layers are then read (never the mount itself).
 --json: [{path, present, type, layer, layerPath, size, shadows, parts} or
 {path, present: false, missing, reason, by, hidden}].`
+
+export const UNPACK_HELP = paragraphs(`Extract an OCI/Docker image layer (a tar, plain or gzip, told by its first bytes; \`-\` reads stdin)
+into DIR, a new directory (or an empty one), usable as a lowerdir.
+
+All or nothing: the layer is extracted into a scratch directory beside DIR and renamed to DIR only
+when the whole stream was read and its digest (sha256 of the bytes as given, compressed or not)
+matched --digest; on any error, refusal or interrupt nothing is left behind.
+
+Whiteouts: --whiteouts oci (default) keeps the .wh.NAME and .wh..wh..opq files (overlayts reads
+them with whiteouts=auto or oci); --whiteouts kernel writes what the kernel's overlayfs reads:
+char 0/0 devices and trusted.overlay.opaque=y (needs root).
+
+A hostile layer is refused with the entry and the reason, and nothing is written outside the
+scratch directory: absolute names or '..' components, an entry below a symlink or file of the
+layer, a hardlink to anything but a regular file extracted before it, a relative symlink target
+that climbs above the layer root (docker's rule), device nodes when not root, unsupported entry
+types, a truncated or corrupt stream, more than --max-entries entries (default
+${DEFAULT_LIMITS.maxEntries}) or --max-bytes of file data (default ${DEFAULT_LIMITS.maxBytes}, 256 GiB), a path longer than 4095 bytes,
+a PAX header over 4 MiB. No symlink is ever followed while extracting. Xattrs applied: user.* and
+security.capability (others are counted and skipped). Owners are applied when run as root.`)
