@@ -81,3 +81,23 @@ types, a truncated or corrupt stream, more than --max-entries entries (default
 ${DEFAULT_LIMITS.maxEntries}) or --max-bytes of file data (default ${DEFAULT_LIMITS.maxBytes}, 256 GiB), a path longer than 4095 bytes,
 a PAX header over 4 MiB. No symlink is ever followed while extracting. Xattrs applied: user.* and
 security.capability (others are counted and skipped). Owners are applied when run as root.`)
+
+export const COMMIT_HELP = paragraphs(`Write the upper layer (the container's changes) of a live mount MERGED, or of the layers given
+with -o lowerdir=...,upperdir=..., as an OCI image layer: a tar, gzip-compressed for an --output
+ending in .gz or .tgz, or on stdout with --output -. Prints the diff ID (sha256 of the tar) and,
+for gzip, the digest (sha256 of the compressed bytes).
+
+By docker's rules: whiteouts become .wh.NAME, an opaque directory gets a .wh..wh..opq entry, a
+directory renamed through a redirect is written whole (its merged content, marked opaque) under
+its new name, with a whiteout of the old name; hardlinks are tar hardlinks; xattrs user.* and
+security.capability are PAX records (never trusted.overlay.* nor overlayts' own). The same upper
+gives the same bytes and digest every time: entries in byte order of their names, uid, gid, mode
+and mtime (whole seconds) from the files, no user or group names, no atime or ctime, gzip with
+mtime 0 and OS byte 255.
+
+Consistency on a live mount: the upper's files are read directly from the upper directory, each
+through a descriptor whose size, mtime, ctime and inode are checked before and after its data is
+read; a file that changes or goes away during the commit fails it ("changed while being
+committed"), and no partial layer is left at the output (a file output is written beside itself
+and renamed when complete). So a layer never holds a half-written file; for a tree consistent as
+a whole, stop or pause the writers first, as docker commit pauses the container.`)

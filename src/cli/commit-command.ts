@@ -1,0 +1,69 @@
+/**
+ * `overlayts commit [MERGED | -o ...] --output FILE.tar|FILE.tar.gz|-`: the
+ * upper as an OCI image layer (src/layers/commit.ts), with its diff ID and,
+ * for gzip, its digest. A file output is written beside itself and renamed
+ * into place when complete: a failed commit leaves no partial layer.
+ */
+import { randomBytes } from 'node:crypto'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import type { Writable } from 'node:stream'
+import { commitEntries, emptyCounts } from '../layers/commit.js'
+import { writeLayerTar } from '../layers/tar-writer.js'
+import { OptionError } from './mount-options.js'
+import { openToolStack, type StackArgs } from './stack-args.js'
+
+export interface CommitArgs extends StackArgs {
+  readonly output: string
+  readonly gzip?: boolean | undefined
+}
+
+export async function commitCommand (a: CommitArgs): Promise<number> {
+  const toStdout = a.output === '-'
+  const gzip = a.gzip ?? (!toStdout && /\.(tgz|gz)$/.test(a.output))
+  if (toStdout && process.stdout.isTTY === true) throw new OptionError('--output -: stdout is a terminal; redirect it or give a file')
+  const source = await openToolStack(a, { index: 'existing' })
+  let tmp: string | undefined
+  let out: Writable
+  if (toStdout) out = process.stdout
+  else {
+    const dest = path.resolve(a.output)
+    tmp = path.join(path.dirname(dest), `.${path.basename(dest)}.commit-${process.pid}-${randomBytes(4).toString('hex')}`)
+    out = fs.createWriteStream(tmp, { flags: 'wx', mode: 0o644 })
+  }
+  const counts = emptyCounts()
+  const started = Date.now()
+  try {
+    const r = await writeLayerTar(commitEntries(source, counts), out, gzip)
+    if (tmp !== undefined) fs.renameSync(tmp, path.resolve(a.output))
+    tmp = undefined
+    const seconds = (Date.now() - started) / 1000
+    // With the layer on stdout, the report goes to stderr.
+    const report = toStdout ? process.stderr : process.stdout
+    if (a.json) {
+      report.write(JSON.stringify({
+        output: toStdout ? '-' : path.resolve(a.output),
+        upper: Buffer.from(source.upper!.root, 'latin1').toString('utf8'),
+        diffId: r.diffId,
+        digest: r.digest,
+        compressed: r.compressed,
+        size: r.bytes,
+        tarSize: r.tarBytes,
+        ...counts,
+        seconds
+      }) + '\n')
+    } else {
+      report.write(`committed ${counts.entries} entries (${counts.dataBytes} bytes of file data, ${counts.whiteouts} whiteouts, ${counts.opaqueDirs} opaque dirs, ${counts.redirectedDirs} renamed dirs, ${counts.hardlinks} hardlinks) to ${toStdout ? 'stdout' : a.output}\n`)
+      report.write(`diff ID  ${r.diffId}\n`)
+      if (r.compressed) report.write(`digest   ${r.digest} (gzip, ${r.bytes} bytes)\n`)
+      else report.write(`size     ${r.bytes} bytes\n`)
+    }
+    return 0
+  } finally {
+    if (tmp !== undefined) {
+      out.destroy()
+      fs.rmSync(tmp, { force: true })
+    }
+    source.close()
+  }
+}
