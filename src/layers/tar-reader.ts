@@ -123,6 +123,15 @@ function toEntry (h: TarHeader): LayerEntry {
   }
 }
 
+/** An entry's data, with a stream that ends inside it reported as what it is. */
+async function * dataOf (stream: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  try {
+    yield * stream
+  } catch (e) {
+    throw new Error(`layer truncated or corrupt: ${(e as Error).message}`)
+  }
+}
+
 export interface LayerDigests {
   /** sha256 of the stream as given (for a gzip layer, the compressed bytes). */
   readonly digest: string
@@ -194,7 +203,7 @@ export class LayerReader {
         const header = stream.header as unknown as TarHeader & { byteOffset: number }
         const entry = toEntry(header)
         lastEnd = header.byteOffset + Math.ceil(entry.size / 512) * 512
-        yield { entry, body: stream as AsyncIterable<Buffer> }
+        yield { entry, body: dataOf(stream as AsyncIterable<Buffer>) }
       }
       if (!tar.writableFinished) await once(tar, 'finish')
       complete = true
