@@ -10,15 +10,31 @@ import * as path from 'node:path'
 import type { Writable } from 'node:stream'
 import { commitEntries, emptyCounts } from '../layers/commit.js'
 import { writeLayerTar } from '../layers/tar-writer.js'
+import { parseArgs } from 'node:util'
+import { COMMIT_HELP } from './layer-help.js'
 import { OptionError } from './mount-options.js'
-import { openToolStack, type StackArgs } from './stack-args.js'
+import { openToolStack, STACK_FLAGS, stackArgsOf, type StackArgs } from './stack-args.js'
 
 export interface CommitArgs extends StackArgs {
   readonly output: string
   readonly gzip?: boolean | undefined
 }
 
-export async function commitCommand (a: CommitArgs): Promise<number> {
+const FLAGS = { ...STACK_FLAGS, output: { type: 'string' }, gzip: { type: 'boolean' } } as const
+
+/** `overlayts commit ...` (argv after the verb). */
+export async function commitCommand (argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, allowNegative: true })
+  if (values.help === true) {
+    process.stdout.write(`usage: overlayts commit [MERGED | -o lowerdir=L1:L2,upperdir=U] --output FILE.tar|FILE.tar.gz|- [--[no-]gzip] [--json]\n\n${COMMIT_HELP}\n`)
+    return 0
+  }
+  if (positionals.length > 1) throw new OptionError(`unexpected argument: ${positionals[1]!}`)
+  if (values.output === undefined) throw new OptionError('--output FILE.tar, FILE.tar.gz or - is required')
+  return commitWith({ ...stackArgsOf(values, positionals[0]), output: values.output, gzip: values.gzip })
+}
+
+async function commitWith (a: CommitArgs): Promise<number> {
   const toStdout = a.output === '-'
   const gzip = a.gzip ?? (!toStdout && /\.(tgz|gz)$/.test(a.output))
   if (toStdout && process.stdout.isTTY === true) throw new OptionError('--output -: stdout is a terminal; redirect it or give a file')

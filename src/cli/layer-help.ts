@@ -4,11 +4,6 @@
  */
 import { DEFAULT_LIMITS } from '../layers/tar-safety.js'
 
-/** Source lines joined into paragraphs, which yargs wraps to the terminal. */
-function paragraphs (text: string): string {
-  return text.replace(/([^\n])\n(?!\n)/g, '$1 ')
-}
-
 export const DIFF_HELP = `What the upper layer changed relative to the lower layers, as \`docker diff\`
 prints it: "A path" added, "C path" changed, "D path" deleted, sorted by path
 as bytes (docker's changesByPath order). Without an upperdir, the top
@@ -62,42 +57,52 @@ layers are then read (never the mount itself).
 --json: [{path, present, type, layer, layerPath, size, shadows, parts} or
 {path, present: false, missing, reason, by, hidden}].`
 
-export const UNPACK_HELP = paragraphs(`Extract an OCI/Docker image layer (a tar, plain or gzip, told by its first bytes; \`-\` reads stdin)
-into DIR, a new directory (or an empty one), usable as a lowerdir.
+export const UNPACK_HELP = `Extract an OCI/Docker image layer (a tar, plain or gzip, told by its first
+bytes; \`-\` reads stdin) into DIR, a new directory (or an empty one), usable as
+a lowerdir.
 
-All or nothing: the layer is extracted into a scratch directory beside DIR and renamed to DIR only
-when the whole stream was read and its digest (sha256 of the bytes as given, compressed or not)
-matched --digest; on any error, refusal or interrupt nothing is left behind.
+All or nothing: the layer is extracted into a scratch directory beside DIR and
+renamed to DIR only when the whole stream was read and its digest (sha256 of the
+bytes as given, compressed or not) matched --digest; on any error, refusal or
+interrupt nothing is left behind.
 
-Whiteouts: --whiteouts oci (default) keeps the .wh.NAME and .wh..wh..opq files (overlayts reads
-them with whiteouts=auto or oci); --whiteouts kernel writes what the kernel's overlayfs reads:
-char 0/0 devices and trusted.overlay.opaque=y (needs root).
+Whiteouts: --whiteouts oci (default) keeps the .wh.NAME and .wh..wh..opq files
+(overlayts reads them with whiteouts=auto or oci); --whiteouts kernel writes
+what the kernel's overlayfs reads: char 0/0 devices and trusted.overlay.opaque=y
+(needs root).
 
-A hostile layer is refused with the entry and the reason, and nothing is written outside the
-scratch directory: absolute names or '..' components, an entry below a symlink or file of the
-layer, a hardlink to anything but a regular file extracted before it, a relative symlink target
-that climbs above the layer root (docker's rule), device nodes when not root, unsupported entry
-types, a truncated or corrupt stream, more than --max-entries entries (default
-${DEFAULT_LIMITS.maxEntries}) or --max-bytes of file data (default ${DEFAULT_LIMITS.maxBytes}, 256 GiB), a path longer than 4095 bytes,
-a PAX header over 4 MiB. No symlink is ever followed while extracting. Xattrs applied: user.* and
-security.capability (others are counted and skipped). Owners are applied when run as root.`)
+A hostile layer is refused with the entry and the reason, and nothing is written
+outside the scratch directory: absolute names or '..' components, an entry below
+a symlink or file of the layer, a hardlink to anything but a regular file
+extracted before it, a relative symlink target that climbs above the layer root
+(docker's rule), device nodes when not root, unsupported entry types, a
+truncated or corrupt stream, more than --max-entries entries (default
+${DEFAULT_LIMITS.maxEntries}) or --max-bytes of file data (default
+${DEFAULT_LIMITS.maxBytes}, 256 GiB), a path longer than 4095 bytes, a PAX
+header over 4 MiB. No symlink is ever followed while extracting. Xattrs applied:
+user.* and security.capability (others are counted and skipped). Owners are
+applied when run as root.`
 
-export const COMMIT_HELP = paragraphs(`Write the upper layer (the container's changes) of a live mount MERGED, or of the layers given
-with -o lowerdir=...,upperdir=..., as an OCI image layer: a tar, gzip-compressed for an --output
-ending in .gz or .tgz, or on stdout with --output -. Prints the diff ID (sha256 of the tar) and,
-for gzip, the digest (sha256 of the compressed bytes).
+export const COMMIT_HELP = `Write the upper layer (the container's changes) of a live mount MERGED, or of
+the layers given with -o lowerdir=...,upperdir=..., as an OCI image layer: a
+tar, gzip-compressed for an --output ending in .gz or .tgz, or on stdout with
+--output -. Prints the diff ID (sha256 of the tar) and, for gzip, the digest
+(sha256 of the compressed bytes).
 
-By docker's rules: whiteouts become .wh.NAME, an opaque directory gets a .wh..wh..opq entry, a
-directory renamed through a redirect is written whole (its merged content, marked opaque) under
-its new name, with a whiteout of the old name; hardlinks are tar hardlinks; xattrs user.* and
-security.capability are PAX records (never trusted.overlay.* nor overlayts' own). The same upper
-gives the same bytes and digest every time: entries in byte order of their names, uid, gid, mode
-and mtime (whole seconds) from the files, no user or group names, no atime or ctime, gzip with
-mtime 0 and OS byte 255.
+By docker's rules: whiteouts become .wh.NAME, an opaque directory gets a
+.wh..wh..opq entry, a directory renamed through a redirect is written whole (its
+merged content, marked opaque) under its new name, with a whiteout of the old
+name; hardlinks are tar hardlinks; xattrs user.* and security.capability are PAX
+records (never trusted.overlay.* nor overlayts' own). The same upper gives the
+same bytes and digest every time: entries in byte order of their names, uid,
+gid, mode and mtime (whole seconds) from the files, no user or group names, no
+atime or ctime, gzip with mtime 0 and OS byte 255.
 
-Consistency on a live mount: the upper's files are read directly from the upper directory, each
-through a descriptor whose size, mtime, ctime and inode are checked before and after its data is
-read; a file that changes or goes away during the commit fails it ("changed while being
-committed"), and no partial layer is left at the output (a file output is written beside itself
-and renamed when complete). So a layer never holds a half-written file; for a tree consistent as
-a whole, stop or pause the writers first, as docker commit pauses the container.`)
+Consistency on a live mount: the upper's files are read directly from the upper
+directory, each through a descriptor whose size, mtime, ctime and inode are
+checked before and after its data is read; a file that changes or goes away
+during the commit fails it ("changed while being committed"), and no partial
+layer is left at the output (a file output is written beside itself and renamed
+when complete). So a layer never holds a half-written file; for a tree
+consistent as a whole, stop or pause the writers first, as docker commit pauses
+the container.`

@@ -27,6 +27,8 @@ const USAGE = `usage:
   overlayts diff [MERGED | -o lowerdir=...[,upperdir=...]] [--json]    (each: TOOL --help)
   overlayts layers [MERGED | -o lowerdir=...[,upperdir=...]] [--json]
   overlayts which [-o lowerdir=...[,upperdir=...]] [--json] PATH...
+  overlayts commit [MERGED | -o lowerdir=...,upperdir=...] --output FILE.tar[.gz]|- [--json]
+  overlayts unpack [--whiteouts oci|kernel] [--digest sha256:HEX] [--json] LAYER DIR
 
 options:
   -o OPTS              comma-separated: lowerdir=L1:L2,upperdir=U,workdir=W,index=PATH|off,ro,...
@@ -77,7 +79,9 @@ async function mountCommand (a: MountArgs, argv: string[]): Promise<number> {
 const LAYER_TOOLS: Record<string, () => Promise<(argv: string[]) => Promise<number>>> = {
   diff: async () => (await import('./diff-command.js')).diffCommand,
   layers: async () => (await import('./layers-command.js')).layersCommand,
-  which: async () => (await import('./which-command.js')).whichCommand
+  which: async () => (await import('./which-command.js')).whichCommand,
+  commit: async () => (await import('./commit-command.js')).commitCommand,
+  unpack: async () => (await import('./unpack-command.js')).unpackCommand
 }
 
 async function command (argv: string[]): Promise<number> {

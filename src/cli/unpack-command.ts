@@ -4,7 +4,11 @@
  */
 import * as fs from 'node:fs'
 import type { Readable } from 'node:stream'
+import { parseArgs } from 'node:util'
+import { DEFAULT_LIMITS } from '../layers/tar-safety.js'
 import { unpackLayer, type WhiteoutForm } from '../layers/unpack.js'
+import { UNPACK_HELP } from './layer-help.js'
+import { OptionError } from './mount-options.js'
 
 export interface UnpackArgs {
   readonly layer: string
@@ -16,7 +20,44 @@ export interface UnpackArgs {
   readonly maxBytes: number
 }
 
-export async function unpackCommand (a: UnpackArgs): Promise<number> {
+const FLAGS = {
+  whiteouts: { type: 'string' },
+  digest: { type: 'string' },
+  json: { type: 'boolean' },
+  'max-entries': { type: 'string' },
+  'max-bytes': { type: 'string' },
+  help: { type: 'boolean', short: 'h' }
+} as const
+
+function count (flag: string, v: string | undefined, fallback: number): number {
+  if (v === undefined) return fallback
+  const n = Number(v)
+  if (!Number.isSafeInteger(n) || n < 0) throw new OptionError(`--${flag}: not a count: ${v}`)
+  return n
+}
+
+/** `overlayts unpack ...` (argv after the verb). */
+export async function unpackCommand (argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options: FLAGS, allowPositionals: true })
+  if (values.help === true) {
+    process.stdout.write(`usage: overlayts unpack [--whiteouts oci|kernel] [--digest sha256:HEX] [--json]\n                        [--max-entries N] [--max-bytes N] LAYER DIR\n\n${UNPACK_HELP}\n`)
+    return 0
+  }
+  if (positionals.length !== 2) throw new OptionError('usage: overlayts unpack [--whiteouts oci|kernel] [--digest sha256:HEX] [--json] LAYER DIR')
+  const whiteouts = values.whiteouts ?? 'oci'
+  if (whiteouts !== 'oci' && whiteouts !== 'kernel') throw new OptionError(`--whiteouts is oci or kernel, not ${whiteouts}`)
+  return unpackWith({
+    layer: positionals[0]!,
+    dir: positionals[1]!,
+    whiteouts,
+    digest: values.digest,
+    json: values.json === true,
+    maxEntries: count('max-entries', values['max-entries'], DEFAULT_LIMITS.maxEntries),
+    maxBytes: count('max-bytes', values['max-bytes'], DEFAULT_LIMITS.maxBytes)
+  })
+}
+
+async function unpackWith (a: UnpackArgs): Promise<number> {
   const input: Readable = a.layer === '-' ? process.stdin : fs.createReadStream(a.layer, { highWaterMark: 1 << 20 })
   const interrupt = (): void => { input.destroy(new Error('interrupted')) }
   process.once('SIGINT', interrupt)
