@@ -12,6 +12,9 @@ import { LowerIndex } from '../index/lower-index.js'
 import { displayPath } from '../overlay/bytes.js'
 import { Overlay } from '../overlay/overlay.js'
 import { openStack, prepareWork } from '../overlay/stack.js'
+import type { UpperFormChoice } from '../overlay/upper-form.js'
+import { chooseUpperForm, lowerXattrNamespace } from '../overlay/upper-form.js'
+import { sys } from '../overlay/sys/fs.js'
 import { indexPath } from './index-path.js'
 import type { MountOptions } from './mount-options.js'
 import { mountRecordOf, removeMountRecord, writeMountRecord } from './mount-record.js'
@@ -37,12 +40,21 @@ export async function runDaemon (o: DaemonOptions): Promise<number> {
   let overlay: Overlay
   let index: LowerIndex | undefined
   let db: string | undefined
+  let markers: UpperFormChoice
   try {
-    const stack = openStack(spec)
-    await prepareWork(stack)
+    const opened = openStack(spec)
+    await prepareWork(opened)
+    // The upper's marker form: what the upper's filesystem lets this daemon
+    // write, probed in the work dir, unless the options say.
+    markers = opened.work !== undefined
+      ? chooseUpperForm(sys, opened.work, o.mount.upperForm)
+      : { form: o.mount.upperForm === 'userxattr' ? 'userxattr' : 'kernel', reason: 'no upper' }
+    if (markers.form === 'userxattr' && o.mount.redirectDir === 'on') throw new Error(`conflicting options: redirect_dir=on, and the upper needs userxattr (${markers.reason})`)
+    const xattrs = lowerXattrNamespace(markers.form)
+    const stack = xattrs === 'trusted' ? opened : { ...opened, lowers: opened.lowers.map((l) => ({ ...l, xattrs })) }
     db = indexPath(o.mount, stack)
     index = db === undefined ? undefined : new LowerIndex(db, stack.lowers, log)
-    overlay = new Overlay(stack, { lowerView: index })
+    overlay = new Overlay(stack, { lowerView: index, upperForm: markers.form })
   } catch (e) {
     o.ready?.(e as Error)
     throw e
@@ -78,7 +90,7 @@ export async function runDaemon (o: DaemonOptions): Promise<number> {
   }
   writePidFile(o.merged)
   writeMountRecord(mountRecordOf(o.merged, o.mount, overlay.stack, db))
-  log.info({ merged: o.merged, ...layers, readOnly: overlay.readOnly, ...mount.details }, 'mounted')
+  log.info({ merged: o.merged, ...layers, readOnly: overlay.readOnly, markers: markers.form, markersReason: markers.reason, ...mount.details }, 'mounted')
   o.ready?.(null)
   // The index is checked (or built) only now: until it is ready, lookups
   // scan the layers, which is always right; the mount's start waits for none of it.

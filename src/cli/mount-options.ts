@@ -8,6 +8,8 @@
 import * as path from 'node:path'
 import type { WhiteoutOption } from '../overlay/layer-form.js'
 import { WHITEOUT_OPTIONS } from '../overlay/layer-form.js'
+import type { UpperFormOption } from '../overlay/upper-form.js'
+import { UPPER_FORM_OPTIONS } from '../overlay/upper-form.js'
 
 export class OptionError extends Error {
   constructor (message: string) {
@@ -31,6 +33,13 @@ export interface MountOptions {
   passthrough: boolean
   /** How the lowers' whiteouts are read: `.wh.*` files as OCI markers or as plain names (src/overlay/layer-form.ts). */
   whiteouts: WhiteoutOption
+  /**
+   * The form of the upper's markers (src/overlay/upper-form.ts): `userxattr`
+   * (the kernel's option of that name), `upper_form=`, or `auto`: probed at mount.
+   */
+  upperForm: UpperFormOption
+  /** `redirect_dir=` as given (the kernel refuses `on` with userxattr; so does overlayts). */
+  redirectDir: string | undefined
 }
 
 export type Transport = 'kernel' | 'fuse-native'
@@ -51,7 +60,6 @@ const KERNEL_COMPAT: Record<string, ReadonlySet<string>> = {
   metacopy: new Set(['off']),
   nfs_export: new Set(['off']),
   uuid: new Set(['on', 'off', 'null', 'auto']),
-  userxattr: new Set(),
   volatile: new Set()
 }
 
@@ -88,7 +96,9 @@ function layerPath (key: string, raw: string, cwd: string): string {
 
 /** Parses one or more -o strings (mount(8) may pass several). */
 export function parseMountOptions (optionStrings: readonly string[], cwd = process.cwd()): MountOptions {
-  const out: MountOptions = { lowers: [], upper: undefined, workdir: undefined, index: undefined, readOnly: false, attrTimeout: undefined, transport: 'kernel', passthrough: true, whiteouts: 'auto' }
+  const out: MountOptions = { lowers: [], upper: undefined, workdir: undefined, index: undefined, readOnly: false, attrTimeout: undefined, transport: 'kernel', passthrough: true, whiteouts: 'auto', upperForm: 'auto', redirectDir: undefined }
+  let userxattr = false
+  let upperForm: UpperFormOption | undefined
   const seen = new Set<string>()
   for (const str of optionStrings) {
     for (const item of splitEscaped(str, ',')) {
@@ -131,6 +141,14 @@ export function parseMountOptions (optionStrings: readonly string[], cwd = proce
           if (!WHITEOUT_OPTIONS.includes(value as WhiteoutOption)) throw new OptionError(`whiteouts is ${WHITEOUT_OPTIONS.join(', ')}, not ${value ?? '(none)'}`)
           out.whiteouts = value as WhiteoutOption
           break
+        case 'userxattr':
+          if (value !== undefined) throw new OptionError(`userxattr takes no value, not ${value}`)
+          userxattr = true
+          break
+        case 'upper_form':
+          if (!UPPER_FORM_OPTIONS.includes(value as UpperFormOption)) throw new OptionError(`upper_form is ${UPPER_FORM_OPTIONS.join(', ')}, not ${value ?? '(none)'}`)
+          upperForm = value as UpperFormOption
+          break
         case 'passthrough':
           if (value !== 'on' && value !== 'off') throw new OptionError(`passthrough is on or off, not ${value ?? '(none)'}`)
           out.passthrough = value === 'on'
@@ -141,7 +159,10 @@ export function parseMountOptions (optionStrings: readonly string[], cwd = proce
           if (key in KERNEL_COMPAT) {
             const allowed = KERNEL_COMPAT[key]!
             if (allowed.size === 0 && value === undefined) break
-            if (value !== undefined && allowed.has(value)) break
+            if (value !== undefined && allowed.has(value)) {
+              if (key === 'redirect_dir') out.redirectDir = value
+              break
+            }
             throw new OptionError(`unsupported value for ${key}: ${value ?? '(none)'}`)
           }
           throw new OptionError(`unknown option: ${key}`)
@@ -149,5 +170,8 @@ export function parseMountOptions (optionStrings: readonly string[], cwd = proce
     }
   }
   if (out.lowers.length === 0) throw new OptionError('missing lowerdir=')
+  if (userxattr && upperForm !== undefined && upperForm !== 'userxattr') throw new OptionError(`conflicting options: userxattr,upper_form=${upperForm}`)
+  out.upperForm = userxattr ? 'userxattr' : upperForm ?? 'auto'
+  if (out.upperForm === 'userxattr' && out.redirectDir === 'on') throw new OptionError('conflicting options: userxattr,redirect_dir=on')
   return out
 }

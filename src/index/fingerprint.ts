@@ -27,6 +27,8 @@ export function stackIdentity (lowers: readonly Layer[]): string {
   h.update(`overlayts-index v${SCHEMA_VERSION}\n`)
   for (const l of lowers) h.update(`${l.root}\0${l.dev}\0${l.ino}\n`, 'latin1')
   h.update(`whiteouts ${lowers.map((l) => l.whiteouts ?? 'oci').join(' ')}\n`)
+  // The xattr namespace read (userxattr) changes the view; the default keeps older indexes valid.
+  if (lowers.some((l) => l.xattrs === 'user')) h.update(`xattrs ${lowers.map((l) => l.xattrs ?? 'trusted').join(' ')}\n`)
   return h.digest('hex')
 }
 

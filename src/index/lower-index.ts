@@ -50,7 +50,7 @@ export class LowerIndex implements LowerView {
       const started = Date.now()
       let answered = false
       const worker = new Worker(new URL('./worker.js', import.meta.url), {
-        workerData: { dbPath, lowers: lowers.map((l) => ({ root: l.root, index: l.index, dev: String(l.dev), ino: String(l.ino), whiteouts: l.whiteouts })) }
+        workerData: { dbPath, lowers: lowers.map((l) => ({ root: l.root, index: l.index, dev: String(l.dev), ino: String(l.ino), whiteouts: l.whiteouts, xattrs: l.xattrs })) }
       })
       this.worker = worker
       worker.unref()

@@ -7,9 +7,10 @@ import { setPriority } from 'node:os'
 import { parentPort, workerData } from 'node:worker_threads'
 import type { WhiteoutForm } from '../overlay/layer-form.js'
 import type { Layer } from '../overlay/layers.js'
+import type { XattrNamespace } from '../overlay/markers.js'
 import { ensureIndex } from './build.js'
 
-interface Job { dbPath: string, lowers: Array<{ root: string, index: number, dev: string, ino: string, whiteouts?: WhiteoutForm }> }
+interface Job { dbPath: string, lowers: Array<{ root: string, index: number, dev: string, ino: string, whiteouts?: WhiteoutForm, xattrs?: XattrNamespace }> }
 
 // The build competes with the request thread for the CPU: on Linux
 // setpriority(PRIO_PROCESS, 0) lowers this thread only, so requests answered
@@ -17,7 +18,7 @@ interface Job { dbPath: string, lowers: Array<{ root: string, index: number, dev
 try { setPriority(19) } catch { /* not permitted: build at the daemon's priority */ }
 
 const job = workerData as Job
-const lowers: Layer[] = job.lowers.map((l) => ({ root: l.root, role: 'lower', index: l.index, dev: BigInt(l.dev), ino: BigInt(l.ino), ...(l.whiteouts !== undefined ? { whiteouts: l.whiteouts } : {}) }))
+const lowers: Layer[] = job.lowers.map((l) => ({ root: l.root, role: 'lower', index: l.index, dev: BigInt(l.dev), ino: BigInt(l.ino), ...(l.whiteouts !== undefined ? { whiteouts: l.whiteouts } : {}), ...(l.xattrs !== undefined ? { xattrs: l.xattrs } : {}) }))
 try {
   let last = 0
   const status = ensureIndex(job.dbPath, lowers, (entries) => {

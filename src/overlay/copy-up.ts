@@ -15,7 +15,6 @@ import { constants } from 'node:fs'
 import { FsError, toFsError } from './errors.js'
 import { encodeOrigin } from './inode.js'
 import { baseOf, parentOf } from './layers.js'
-import { isPrivateXattr, ORIGIN_XATTR } from './markers.js'
 import type { Node, Resolver } from './resolve.js'
 import type { Stats, Sys } from './sys/fs.js'
 
@@ -47,7 +46,9 @@ export class CopyUp {
     private readonly resolver: Resolver,
     private readonly scratch: () => string,
     /** Told after `rel` has a copy in upper (to move open read handles onto it). */
-    private readonly onCopiedUp: (rel: string) => void
+    private readonly onCopiedUp: (rel: string) => void,
+    /** Which xattrs are the overlay's own, and where the origin goes (the upper's form, markers.ts). */
+    private readonly xattrs: CopiedXattrs
   ) {}
 
   /** Copy-ups under way at `rel` or below it. */
@@ -129,7 +130,7 @@ export class CopyUp {
     const dest = parent.phys + '/' + baseOf(node.rel)
     try {
       if (prebuilt === undefined) make(tmp)
-      copyAttributes(this.sys, node.phys, node.stat, tmp)
+      copyAttributes(this.sys, node.phys, node.stat, tmp, this.xattrs)
       const pst = this.sys.lstat(parent.phys)
       this.sys.renameat2(tmp, dest, 1 /* RENAME_NOREPLACE */)
       // The root too: the kernel restores the times of every parent it copies into.
@@ -147,11 +148,19 @@ function restoreTimes (sys: Sys, phys: string, st: Stats): void {
   sys.utimensat(phys, as, an, ms, mn)
 }
 
+/** What copy-up needs of the overlay's own xattrs. */
+export interface CopiedXattrs {
+  /** The overlay's markers and bookkeeping (in the lowers' and the upper's forms): never copied. */
+  isPrivate (name: string): boolean
+  /** Where the copy records the lower's dev:ino. */
+  readonly origin: string
+}
+
 /** Gives `dest` the xattrs, owner, mode, origin and times of `src` (never following symlinks). */
-export function copyAttributes (sys: Sys, src: string, st: Stats, dest: string): void {
+export function copyAttributes (sys: Sys, src: string, st: Stats, dest: string, xattrs: CopiedXattrs): void {
   const isLink = (Number(st.mode) & S_IFMT) === constants.S_IFLNK
   for (const name of sys.llistxattr(src)) {
-    if (isPrivateXattr(name)) continue
+    if (xattrs.isPrivate(name)) continue
     const value = sys.lgetxattr(src, name)
     if (value === undefined) continue
     try {
@@ -168,6 +177,18 @@ export function copyAttributes (sys: Sys, src: string, st: Stats, dest: string):
   // the lower is a hardlink: its other names stay in the lower and keep that
   // number, so the copy, now a separate file, shows its own (as the kernel
   // without its index feature). Directories always keep it.
-  if ((Number(st.mode) & S_IFMT) === constants.S_IFDIR || st.nlink === 1n) sys.lsetxattr(dest, ORIGIN_XATTR, encodeOrigin(st))
+  // A user.* origin (rootless, oci form) cannot be set on a symlink, fifo,
+  // socket or device (EPERM, as the kernel rules for user.* xattrs): such a
+  // copy shows its own number, the bookkeeping is not worth failing for.
+  const type = Number(st.mode) & S_IFMT
+  if (type === constants.S_IFDIR || st.nlink === 1n) {
+    try {
+      sys.lsetxattr(dest, xattrs.origin, encodeOrigin(st))
+    } catch (e) {
+      const code = (e as { code?: string }).code
+      const userOnSpecial = xattrs.origin.startsWith('user.') && type !== constants.S_IFDIR && type !== constants.S_IFREG
+      if (!(userOnSpecial && (code === 'EPERM' || code === 'EOPNOTSUPP'))) throw e
+    }
+  }
   restoreTimes(sys, dest, st)
 }

@@ -36,6 +36,19 @@ export class FsError extends Error {
   }
 }
 
+/**
+ * The upper refused a marker (whiteout, opaque dir, redirect) the overlay
+ * had to write: answered with its errno, and always logged as an error by
+ * the transports (a marker that cannot be written is a misconfigured upper,
+ * never a routine answer). `form` is the upper's marker form (upper-form.ts).
+ */
+export class MarkerWriteError extends FsError {
+  constructor (code: ErrnoCode, path: string, readonly marker: string, readonly form: string, syscall?: string) {
+    super(code, path, syscall, `cannot write the ${marker} marker (${form} form)`)
+    this.name = 'MarkerWriteError'
+  }
+}
+
 interface NodeErrnoLike { code?: unknown, syscall?: unknown }
 
 function isErrnoCode (code: unknown): code is ErrnoCode {
@@ -49,6 +62,8 @@ function isErrnoCode (code: unknown): code is ErrnoCode {
  * and keeps the original as `cause` for the log.
  */
 export function toFsError (err: unknown, mergedPath: string): FsError {
+  // A marker error is made below the merged path: it learns it here.
+  if (err instanceof MarkerWriteError && err.path === '') return new MarkerWriteError(err.code, mergedPath, err.marker, err.form, err.syscall)
   if (err instanceof FsError) return err
   const e = (err ?? {}) as NodeErrnoLike
   if (isErrnoCode(e.code)) {

@@ -3,7 +3,7 @@
  *
  * - An object keeps one number for its whole life: a lower object shows its
  *   own inode number, and so does its copy in upper after copy-up (the copy
- *   carries the lower's dev:ino in the ORIGIN_XATTR provenance xattr, so the
+ *   carries the lower's dev:ino in the origin provenance xattr (markers.ts), so the
  *   number survives renames and remounts).
  * - Except the copy of a lower hardlink (a non-directory with nlink > 1):
  *   copy-up separates it from its other names, which stay in the lower and
@@ -17,7 +17,6 @@
  *   the kernel's overlayfs reports them.
  */
 import type { Layer } from './layers.js'
-import { ORIGIN_XATTR } from './markers.js'
 import type { Stats } from './sys/fs.js'
 import { sys } from './sys/fs.js'
 
@@ -29,7 +28,8 @@ export class InodeNumbers {
   private readonly origins = new Map<string, Origin | null>()
   private readonly single: boolean
 
-  constructor (layers: readonly Layer[]) {
+  /** `originXattr`: the name of the provenance xattr in upper (its form's, markers.ts). */
+  constructor (layers: readonly Layer[], private readonly originXattr: string) {
     for (const l of layers) {
       if (!this.devSlots.has(l.dev)) this.devSlots.set(l.dev, BigInt(this.devSlots.size))
     }
@@ -56,7 +56,7 @@ export class InodeNumbers {
     const key = `${st.dev}:${st.ino}:${st.ctimeNs}`
     let origin = this.origins.get(key)
     if (origin === undefined) {
-      origin = readOrigin(phys) ?? null
+      origin = readOrigin(phys, this.originXattr) ?? null
       if (this.origins.size >= 100_000) this.origins.clear()
       this.origins.set(key, origin)
     }
@@ -70,8 +70,8 @@ export function encodeOrigin (st: Stats): Buffer {
   return Buffer.from(`${st.dev}:${st.ino}`)
 }
 
-export function readOrigin (phys: string): Origin | undefined {
-  const v = sys.lgetxattr(phys, ORIGIN_XATTR)
+export function readOrigin (phys: string, originXattr: string): Origin | undefined {
+  const v = sys.lgetxattr(phys, originXattr)
   if (v === undefined) return undefined
   const m = /^(\d+):(\d+)$/.exec(v.toString())
   return m ? { dev: BigInt(m[1]!), ino: BigInt(m[2]!) } : undefined

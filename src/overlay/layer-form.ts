@@ -11,7 +11,7 @@
  *   and no `.wh.*` name is shown (char 0/0 whiteouts and the overlay xattrs
  *   are honoured in every layer);
  * - `auto` (the default): a layer holding any char 0/0 device or any
- *   trusted.overlay.* xattr on a directory is kernel form; else one holding
+ *   trusted.overlay.* or user.overlay.* xattr on a directory is kernel form; else one holding
  *   a `.wh.*` name is OCI form; a layer with neither has no markers at all
  *   and reads the same either way (kernel form). `-o whiteouts=kernel|oci`
  *   decides for every lower layer, for the rare layer that is ambiguous (a
@@ -20,7 +20,7 @@
  * Detection walks the layer (one readdir and one listxattr per directory,
  * one lstat per char device) and stops at the first kernel marker.
  */
-import { OCI_WHITEOUT_PREFIX, OVERLAY_XATTR_PREFIX, isWhiteoutStat } from './markers.js'
+import { OCI_WHITEOUT_PREFIX, TRUSTED_XATTRS, USER_XATTRS, isWhiteoutStat } from './markers.js'
 import { sys } from './sys/fs.js'
 
 export type WhiteoutForm = 'kernel' | 'oci'
@@ -38,7 +38,7 @@ export function detectWhiteoutForm (root: string): WhiteoutForm {
     try {
       names = sys.llistxattr(dir)
     } catch { names = [] }
-    if (names.some((n) => n.startsWith(OVERLAY_XATTR_PREFIX))) return 'kernel'
+    if (names.some((n) => n.startsWith(TRUSTED_XATTRS.prefix) || n.startsWith(USER_XATTRS.prefix))) return 'kernel'
     let entries
     try {
       entries = sys.readdir(dir)

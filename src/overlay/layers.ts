@@ -9,6 +9,7 @@
  */
 import * as path from 'node:path'
 import type { WhiteoutForm } from './layer-form.js'
+import type { XattrNamespace } from './markers.js'
 
 export interface Layer {
   /** Absolute path of the layer root, a byte string (bytes.ts). */
@@ -24,6 +25,12 @@ export interface Layer {
    * a decision, undefined) reads `.wh.*` files as markers.
    */
   readonly whiteouts?: WhiteoutForm
+  /**
+   * Lowers: the namespace of the overlay xattrs read in it (markers.ts):
+   * `trusted` (default) or `user`, as the kernel reads them without and with
+   * its userxattr option.
+   */
+  readonly xattrs?: XattrNamespace
 }
 
 export interface LayerStack {

@@ -22,7 +22,7 @@
  */
 import type { Layer } from './layers.js'
 import { baseOf, joinRel, parentOf, physical } from './layers.js'
-import { isOciMarker, isWhiteoutStat, OCI_OPAQUE_MARKER, OCI_WHITEOUT_PREFIX, OPAQUE_XATTR, REDIRECT_XATTR } from './markers.js'
+import { isOciMarker, isWhiteoutStat, OCI_OPAQUE_MARKER, OCI_WHITEOUT_PREFIX, xattrsOf } from './markers.js'
 import type { Stats } from './sys/fs.js'
 import { sys } from './sys/fs.js'
 
@@ -93,8 +93,8 @@ const S_IFMT = 0o170000n
 const S_IFDIR = 0o040000n
 export function isDirStat (st: Stats): boolean { return (st.mode & S_IFMT) === S_IFDIR }
 
-function isOpaqueLowerDir (phys: string, oci: boolean): boolean {
-  const v = sys.lgetxattr(phys, OPAQUE_XATTR)
+function isOpaqueLowerDir (layer: Layer, phys: string, oci: boolean): boolean {
+  const v = sys.lgetxattr(phys, xattrsOf(layer.xattrs ?? 'trusted').opaque)
   if (v !== undefined && v.length === 1 && v[0] === 0x79 /* 'y' */) return true
   return oci && sys.exists(phys + '/' + OCI_OPAQUE_MARKER)
 }
@@ -104,8 +104,13 @@ function ociForm (layer: Layer): boolean {
   return layer.whiteouts !== 'kernel'
 }
 
-function redirectOf (phys: string): string | undefined {
-  const v = sys.lgetxattr(phys, REDIRECT_XATTR)
+/**
+ * The redirect of a lower dir. With userxattr the kernel never follows one
+ * (a user could forge it): nothing overlayts writes in that form has one.
+ */
+function redirectOf (layer: Layer, phys: string): string | undefined {
+  if (layer.xattrs === 'user') return undefined
+  const v = sys.lgetxattr(phys, xattrsOf('trusted').redirect)
   return v === undefined ? undefined : v.toString('latin1')
 }
 
@@ -217,8 +222,8 @@ export class ScanLowerView implements LowerView {
       if (found === null) found = { layer: pd.layer, rel: childRel, stat: st, dirs }
       dirs.push({ layer: pd.layer, rel: childRel })
       const phys = dirPhys + '/' + name
-      if (isOpaqueLowerDir(phys, oci)) break
-      const redirect = redirectOf(phys)
+      if (isOpaqueLowerDir(layer, phys, oci)) break
+      const redirect = redirectOf(layer, phys)
       if (redirect !== undefined) {
         // The layers below this one hold the dir's contents under another path.
         const below = this.lookupFrom(redirectTarget(pd.rel, redirect), pd.layer + 1)

@@ -23,12 +23,15 @@ import type { Layer, LayerStack } from './layers.js'
 import { baseOf, parentOf } from './layers.js'
 import type { LowerView } from './lower-view.js'
 import { isDirStat, ScanLowerView } from './lower-view.js'
-import { isWhiteoutStat, OPAQUE_XATTR, REDIRECT_XATTR, xattrNameOnDisk, xattrNameThroughMount } from './markers.js'
+import type { OverlayXattrs } from './markers.js'
+import { isWhiteoutStat, xattrsOf } from './markers.js'
 import type { Node } from './resolve.js'
 import { Resolver } from './resolve.js'
 import type { Stats, Sys } from './sys/fs.js'
 import { sys } from './sys/fs.js'
-import { Whiteouts } from './whiteout.js'
+import type { UpperForm } from './upper-form.js'
+import { lowerXattrNamespace } from './upper-form.js'
+import { UpperMarkers } from './upper-markers.js'
 
 /** Who asks: the calling process's ids, as the kernel reports them. */
 export interface Caller {
@@ -110,8 +113,8 @@ function typeOf (st: Stats): number { return Number(st.mode) & S_IFMT }
 function noId (id: number): number { return id === 0xffffffff ? -1 : id }
 
 /** The layers' name for the xattr `name` asked for through the mount (see markers.ts), or the kernel's errno. */
-function diskXattr (rel: string, name: string, op: string): string {
-  const onDisk = xattrNameOnDisk(name)
+function diskXattr (xattrs: OverlayXattrs, rel: string, name: string, op: string): string {
+  const onDisk = xattrs.onDisk(name)
   if (onDisk === 'EINVAL' || onDisk === 'EOPNOTSUPP') throw new FsError(onDisk, p(rel), op)
   return onDisk
 }
@@ -119,6 +122,8 @@ function diskXattr (rel: string, name: string, op: string): string {
 export interface OverlayOptions {
   /** Where lower lookups are answered (default: a scan of the layers). */
   readonly lowerView?: LowerView
+  /** The form of the upper's markers (upper-form.ts), chosen at mount; default `kernel`. */
+  readonly upperForm?: UpperForm
 }
 
 /** What a lookup finds: the attributes, and whether the object lives in upper. */
@@ -138,7 +143,7 @@ export class Overlay {
   private readonly resolver: Resolver
   private readonly inodes: InodeNumbers
   private readonly handles = new HandleTable()
-  private readonly whiteouts: Whiteouts | undefined
+  private readonly markers: UpperMarkers
   private readonly copier: CopyUp | undefined
 
   constructor (stack: LayerStack, opts: OverlayOptions = {}) {
@@ -146,14 +151,16 @@ export class Overlay {
     this.sys = sys
     this.readOnly = stack.upper === undefined
     const lowerView = opts.lowerView ?? new ScanLowerView(stack.lowers)
-    this.resolver = new Resolver(stack, lowerView)
+    this.markers = new UpperMarkers(this.sys, stack.work, opts.upperForm ?? 'kernel')
+    this.resolver = new Resolver(stack, lowerView, this.markers)
     const layers: Layer[] = [...stack.lowers]
     if (stack.upper !== undefined) layers.unshift(stack.upper)
-    this.inodes = new InodeNumbers(layers)
+    this.inodes = new InodeNumbers(layers, this.markers.xattrs.origin)
     if (stack.upper !== undefined && stack.work !== undefined) {
-      this.whiteouts = new Whiteouts(this.sys, stack.work)
-      const wh = this.whiteouts
-      this.copier = new CopyUp(this.sys, this.resolver, () => wh.scratch(), (rel) => this.afterCopyUp(rel))
+      const markers = this.markers
+      const lowerXattrs = xattrsOf(lowerXattrNamespace(markers.form))
+      const copied = { origin: markers.xattrs.origin, isPrivate: (n: string) => markers.xattrs.isPrivate(n) || lowerXattrs.isPrivate(n) }
+      this.copier = new CopyUp(this.sys, this.resolver, () => markers.scratch(), (rel) => this.afterCopyUp(rel), copied)
     }
   }
 
@@ -163,6 +170,9 @@ export class Overlay {
    * number) though nobody changed them through it.
    */
   onCopiedUp: ((rel: string) => void) | undefined
+
+  /** The form of the upper's markers (upper-form.ts). */
+  get upperForm (): UpperForm { return this.markers.form }
 
   /** Open handles (for hygiene checks and the shutdown log). */
   get openHandles (): number { return this.handles.size }
@@ -216,14 +226,9 @@ export class Overlay {
     const out: DirEntry[] = []
     const hidden = new Set<string>()
     if (node.inUpper) {
-      for (const name of this.sys.readdirNames(node.phys)) {
-        const phys = node.phys + '/' + name
-        const st = this.sys.lstat(phys)
-        if (st === undefined) continue
-        hidden.add(name)
-        if (isWhiteoutStat(st)) continue
-        out.push({ name, mode: Number(st.mode) & S_IFMT, ino: this.inodes.forUpper(phys, st) })
-      }
+      const upper = this.markers.list(node.phys)
+      for (const [name, st] of upper.shown) out.push({ name, mode: Number(st.mode) & S_IFMT, ino: this.inodes.forUpper(node.phys + '/' + name, st) })
+      for (const name of upper.hidden) hidden.add(name)
     }
     if (node.lowerRel !== undefined) {
       for (const [name, e] of this.resolver.lowerView.listing(node.lowerRel)) {
@@ -324,7 +329,7 @@ export class Overlay {
    * EOPNOTSUPP when the escaped name is too long.
    */
   getxattr (rel: string, name: string): Buffer {
-    const onDisk = diskXattr(rel, name, 'getxattr')
+    const onDisk = diskXattr(this.markers.xattrs, rel, name, 'getxattr')
     const node = this.resolver.require(rel)
     let v: Buffer | undefined
     try {
@@ -339,7 +344,7 @@ export class Overlay {
     try {
       const out: string[] = []
       for (const n of this.sys.llistxattr(node.phys)) {
-        const shown = xattrNameThroughMount(n)
+        const shown = this.markers.xattrs.throughMount(n)
         if (shown !== undefined) out.push(shown)
       }
       return out
@@ -403,16 +408,16 @@ export class Overlay {
   /** EEXIST if taken. A directory made where a whiteout stands is opaque (nothing below merges into it). */
   mkdir (rel: string, mode: number, caller: Caller): void {
     this.writable(rel)
-    const { parent, phys, here, parentStat } = this.placeFor(rel, 'mkdir')
+    const { parent, phys, whiteout, parentStat } = this.placeFor(rel, 'mkdir')
     const setgid = (Number(parentStat.mode) & S_ISGID) !== 0
     const gid = setgid ? Number(parentStat.gid) : caller.gid
     const finalMode = (mode & 0o7777) | (setgid ? S_ISGID : 0)
     try {
-      if (here !== undefined && isWhiteoutStat(here)) {
-        const tmp = this.whiteouts!.scratch()
+      if (whiteout === 'device') {
+        const tmp = this.markers.scratch()
         this.sys.mkdir(tmp, 0o700)
         try {
-          this.sys.lsetxattr(tmp, OPAQUE_XATTR, Buffer.from('y'))
+          this.markers.setOpaque(tmp)
           this.sys.lchown(tmp, caller.uid, gid)
           this.sys.chmod(tmp, finalMode)
           this.sys.renameat2(tmp, phys, RENAME_EXCHANGE)
@@ -424,10 +429,14 @@ export class Overlay {
       } else {
         this.sys.mkdir(phys, finalMode & 0o777)
         // As the kernel (ovl_create_upper): a new dir in a merged parent is
-        // opaque, so a later lower lookup of its name never has to merge.
-        if (parent.lowerRel !== undefined) this.sys.lsetxattr(phys, OPAQUE_XATTR, Buffer.from('y'))
+        // opaque, so a later lower lookup of its name never has to merge;
+        // only where it uses redirects (not with userxattr: it then allows
+        // offline changes to the lowers). Where a `.wh.NAME` stands (oci
+        // form) it must be: the lowers' NAME shows again once the marker goes.
+        if (whiteout === 'file' || (parent.lowerRel !== undefined && this.markers.form === 'kernel')) this.markers.setOpaque(phys)
         this.sys.lchown(phys, caller.uid, gid)
         this.sys.chmod(phys, finalMode)
+        if (whiteout === 'file') this.markers.dropWhiteoutFile(parent.phys, baseOf(rel))
       }
     } catch (e) { throw toFsError(e, p(rel)) }
   }
@@ -442,11 +451,11 @@ export class Overlay {
     const lowerShows = this.resolver.lowerAt(parent, baseOf(rel)) !== null
     try {
       if (node.inUpper) {
-        if (lowerShows) this.whiteouts!.replaceFile(node.phys)
+        if (lowerShows) this.markers.replaceWithWhiteout(parent.phys, baseOf(rel))
         else this.sys.unlink(node.phys)
       } else {
         const up = parent.inUpper ? parent : this.copier!.dirChain(parent.rel)
-        this.whiteouts!.create(up.phys + '/' + baseOf(rel))
+        this.markers.createWhiteout(up.phys, baseOf(rel))
       }
     } catch (e) { throw toFsError(e, p(rel)) }
   }
@@ -465,10 +474,10 @@ export class Overlay {
     try {
       if (node.inUpper) {
         // The upper dir may still hold whiteouts: swap it out whole, then empty it off to the side.
-        evicted = this.whiteouts!.evictDir(node.phys, lowerShows)
+        evicted = this.markers.evictDir(parent.phys, baseOf(rel), lowerShows)
       } else {
         const up = this.copier!.dirChain(parent.rel)
-        this.whiteouts!.create(up.phys + '/' + baseOf(rel))
+        this.markers.createWhiteout(up.phys, baseOf(rel))
       }
     } catch (e) { throw toFsError(e, p(rel)) } finally {
       this.resolver.invalidate()
@@ -506,6 +515,10 @@ export class Overlay {
     if (dst !== null) {
       if (src.isDir && !dst.isDir) throw new FsError('ENOTDIR', p(toRel), 'rename')
       if (!src.isDir && dst.isDir) throw new FsError('EISDIR', p(toRel), 'rename')
+    }
+    this.canMove(src, fromRel)
+    if (!this.markers.canMake(baseOf(toRel))) throw new FsError('EINVAL', p(toRel), 'rename')
+    if (dst !== null) {
       if (dst.isDir && this.listDir(dst).length > 0) {
         if (!(dst.inUpper && dst.lower === null)) throw new FsError('ENOTEMPTY', p(toRel), 'rename')
         notEmptyAfterCopyUp = true
@@ -529,8 +542,15 @@ export class Overlay {
         this.sys.renameat2(moved.phys, dstPhys, RENAME_EXCHANGE)
         if (!lowerAtOld) this.sys.unlink(moved.phys)
       } else {
-        if (there !== undefined && isDirStat(there)) this.clearWhiteouts(dstPhys)
-        this.sys.renameat2(moved.phys, dstPhys, lowerAtOld ? RENAME_WHITEOUT : 0)
+        if (there !== undefined && isDirStat(there)) this.markers.clearMarkers(dstPhys)
+        if (this.markers.form === 'oci') {
+          // The old name's `.wh.` first: until the rename it hides only the lowers.
+          if (lowerAtOld) this.markers.createWhiteout(srcParent.phys, baseOf(fromRel))
+          this.sys.rename(moved.phys, dstPhys)
+          this.markers.dropWhiteoutFile(dstParent.phys, baseOf(toRel))
+        } else {
+          this.sys.renameat2(moved.phys, dstPhys, lowerAtOld ? RENAME_WHITEOUT : 0)
+        }
       }
     } catch (e) { throw toFsError(e, p(fromRel)) } finally {
       this.resolver.invalidate()
@@ -546,22 +566,24 @@ export class Overlay {
    */
   private markMovedDir (dir: Node, sameParent: boolean, dstParent: Node): void {
     if (dir.lowerRel !== undefined) {
-      const existing = this.sys.lgetxattr(dir.phys, REDIRECT_XATTR)?.toString('latin1')
+      if (!this.markers.redirects) throw new FsError('EXDEV', p(dir.rel), 'rename')
+      const existing = this.markers.redirectOf(dir.phys)
       if (existing !== undefined && (sameParent || existing.startsWith('/'))) return
       const value = sameParent ? baseOf(dir.rel) : '/' + dir.lowerRel
       if (value.length > REDIRECT_MAX) throw new FsError('EXDEV', p(dir.rel), 'rename')
-      this.sys.lsetxattr(dir.phys, REDIRECT_XATTR, Buffer.from(value, 'latin1'))
+      this.markers.setRedirect(dir.phys, value)
     } else if (!dir.opaque && dstParent.lowerRel !== undefined) {
-      this.sys.lsetxattr(dir.phys, OPAQUE_XATTR, Buffer.from('y'))
+      this.markers.setOpaque(dir.phys)
     }
   }
 
-  /** Removes the whiteouts of an upper dir that the mount shows as empty. */
-  private clearWhiteouts (phys: string): void {
-    for (const name of this.sys.readdirNames(phys)) {
-      const st = this.sys.lstat(phys + '/' + name)
-      if (st !== undefined && isWhiteoutStat(st)) this.sys.unlink(phys + '/' + name)
-    }
+  /**
+   * Without redirects (userxattr), a directory with lower parts cannot move:
+   * EXDEV before anything changes, as the kernel answers (ovl_can_move), so
+   * that tools copy it instead.
+   */
+  private canMove (node: Node, rel: string): void {
+    if (!this.markers.redirects && node.isDir && node.lower !== null) throw new FsError('EXDEV', p(rel), 'rename')
   }
 
   async chmod (rel: string, mode: number): Promise<void> {
@@ -601,7 +623,7 @@ export class Overlay {
 
   /** EEXIST / ENODATA for XATTR_CREATE / XATTR_REPLACE; trusted.overlay.* names as in getxattr. */
   async setxattr (rel: string, name: string, value: Buffer, flags: number): Promise<void> {
-    const onDisk = diskXattr(rel, name, 'setxattr')
+    const onDisk = diskXattr(this.markers.xattrs, rel, name, 'setxattr')
     const node = await this.forChange(rel)
     try {
       this.sys.lsetxattr(node.phys, onDisk, value, flags)
@@ -609,7 +631,7 @@ export class Overlay {
   }
 
   async removexattr (rel: string, name: string): Promise<void> {
-    const onDisk = diskXattr(rel, name, 'removexattr')
+    const onDisk = diskXattr(this.markers.xattrs, rel, name, 'removexattr')
     const node = this.resolver.require(rel)
     if (this.sys.lgetxattr(node.phys, onDisk) === undefined) throw new FsError('ENODATA', p(rel), 'removexattr')
     const up = await this.forChange(rel)
@@ -633,6 +655,8 @@ export class Overlay {
     await this.settle(bRel)
     const a = this.resolver.require(aRel)
     const b = this.resolver.require(bRel)
+    this.canMove(a, aRel)
+    this.canMove(b, bRel)
     try {
       const upA = a.isDir ? this.copier!.dirChain(aRel) : await this.copier!.copyUp(aRel)
       const upB = b.isDir ? this.copier!.dirChain(bRel) : await this.copier!.copyUp(bRel)
@@ -749,17 +773,25 @@ export class Overlay {
    * shows the name already; ENOTDIR if the parent is not a directory. The
    * parent's attributes are read fresh: a setgid parent passes on its group.
    */
-  private placeFor (rel: string, op: string): { parent: Node, phys: string, here: Stats | undefined, parentStat: Stats } {
+  private placeFor (rel: string, op: string): { parent: Node, phys: string, whiteout: 'device' | 'file' | undefined, parentStat: Stats } {
     const name = baseOf(rel)
+    // oci form: `.wh.*` names are markers (EINVAL, as fuse-overlayfs answers).
+    if (!this.markers.canMake(name)) throw new FsError('EINVAL', p(rel), op)
     const parent = this.copier!.dirChain(parentOf(rel))
     const phys = parent.phys + '/' + name
     const here = this.sys.lstat(phys)
-    if (here !== undefined ? !isWhiteoutStat(here) : this.resolver.lowerAt(parent, name) !== null) {
+    let whiteout: 'device' | 'file' | undefined
+    if (here !== undefined) {
+      if (!isWhiteoutStat(here)) throw new FsError('EEXIST', p(rel), op)
+      whiteout = 'device'
+    } else if (this.markers.hasWhiteoutFile(parent.phys, name)) {
+      whiteout = 'file'
+    } else if (this.resolver.lowerAt(parent, name) !== null) {
       throw new FsError('EEXIST', p(rel), op)
     }
     const parentStat = this.sys.lstat(parent.phys)
     if (parentStat === undefined) throw new FsError('ENOENT', p(rel), op)
-    return { parent, phys, here, parentStat }
+    return { parent, phys, whiteout, parentStat }
   }
 
   /**
@@ -768,9 +800,11 @@ export class Overlay {
    * dir and renamed over it, so the name never shows a half-made entry.
    */
   private makeNonDir (rel: string, caller: Caller | undefined, mode: number | undefined, make: (target: string) => void): void {
-    const { phys, here, parentStat } = this.placeFor(rel, 'create')
-    const overWhiteout = here !== undefined
-    const target = overWhiteout ? this.whiteouts!.scratch() : phys
+    const { parent, phys, whiteout, parentStat } = this.placeFor(rel, 'create')
+    // Over a char 0/0 whiteout: built in the work dir and renamed over it.
+    // Over a `.wh.NAME` (oci form): made in place, then the marker goes.
+    const overWhiteout = whiteout === 'device'
+    const target = overWhiteout ? this.markers.scratch() : phys
     try {
       make(target)
       if (caller !== undefined) {
@@ -786,6 +820,7 @@ export class Overlay {
         }
       }
       if (overWhiteout) this.sys.rename(target, phys)
+      if (whiteout === 'file') this.markers.dropWhiteoutFile(parent.phys, baseOf(rel))
     } catch (e) {
       if (overWhiteout) void this.sys.rmTree(target).catch(() => {})
       throw toFsError(e, p(rel))

@@ -22,10 +22,11 @@ import type { Layer, LayerStack } from './layers.js'
 import { baseOf, joinRel, parentOf, physical } from './layers.js'
 import type { LowerEntry, LowerView } from './lower-view.js'
 import { isDirStat, redirectTarget } from './lower-view.js'
-import { isWhiteoutStat, OPAQUE_XATTR, REDIRECT_XATTR } from './markers.js'
+import { isWhiteoutStat } from './markers.js'
 import { FsError } from './errors.js'
 import type { Stats } from './sys/fs.js'
 import { sys } from './sys/fs.js'
+import { UpperMarkers } from './upper-markers.js'
 
 export interface Node {
   /** The merged path ('' = root). */
@@ -48,7 +49,8 @@ export class Resolver {
   private readonly dirs = new Map<string, Node>()
   private readonly maxDirs = 50_000
 
-  constructor (private readonly stack: LayerStack, readonly lowerView: LowerView) {}
+  /** `markers`: the upper's marker form (upper-form.ts); the kernel's unless told. */
+  constructor (private readonly stack: LayerStack, readonly lowerView: LowerView, private readonly markers: UpperMarkers = new UpperMarkers(sys, stack.work, 'kernel')) {}
 
   get upper (): Layer | undefined { return this.stack.upper }
 
@@ -139,6 +141,8 @@ export class Resolver {
   private child (parent: Node, name: string): Node | null {
     const rel = joinRel(parent.rel, name)
     if (parent.inUpper) {
+      // oci form: `.wh.*` names in upper are markers, never entries.
+      if (this.markers.isMarkerName(name)) return null
       const phys = parent.phys + '/' + name
       const st = sys.lstat(phys)
       if (st !== undefined) {
@@ -146,15 +150,18 @@ export class Resolver {
         if (!isDirStat(st)) {
           return { rel, phys, stat: st, isDir: false, inUpper: true, lower: null, lowerRel: undefined, opaque: false }
         }
-        const opaqueVal = sys.lgetxattr(phys, OPAQUE_XATTR)
-        const opaque = opaqueVal !== undefined && opaqueVal.toString() === 'y'
+        const opaque = this.markers.isOpaque(phys)
         let lower: LowerEntry | null = null
         let lowerRel: string | undefined
         if (!opaque) {
           // An absolute redirect is looked up from the root of the lowers even
           // when the parent has no lower part (the kernel switches to the
           // root's lower stack); any other lookup goes through the parent's.
-          const redirect = sys.lgetxattr(phys, REDIRECT_XATTR)?.toString('latin1')
+          const redirect = this.markers.redirectOf(phys)
+          if (redirect !== undefined && !this.markers.redirects && parent.lowerRel !== undefined) {
+            // The kernel with userxattr refuses to follow a redirect (a user could forge one).
+            throw new FsError('EPERM', '/' + rel, 'lookup', 'refusing to follow a redirect (userxattr)')
+          }
           let target: string | undefined
           if (redirect !== undefined && redirect.startsWith('/')) target = redirectTarget('', redirect)
           else if (parent.lowerRel !== undefined) target = redirect === undefined ? joinRel(parent.lowerRel, name) : redirectTarget(parent.lowerRel, redirect)
@@ -163,6 +170,7 @@ export class Resolver {
         }
         return { rel, phys, stat: st, isDir: true, inUpper: true, lower, lowerRel, opaque }
       }
+      if (this.markers.hasWhiteoutFile(parent.phys, name)) return null
     }
     if (parent.lowerRel === undefined) return null
     const target = joinRel(parent.lowerRel, name)

@@ -64,3 +64,16 @@ t.test('attr_timeout (the transport default unless asked), transport, passthroug
   t.equal(parseMountOptions(['lowerdir=/l,attr_timeout=1.5']).attrTimeout, 1.5)
   t.throws(() => parseMountOptions(['lowerdir=/l,attr_timeout=soon']), /attr_timeout needs a number/)
 })
+
+t.test('the upper marker form: userxattr (the kernel option), upper_form=, auto by default', async t => {
+  t.equal(parseMountOptions(['lowerdir=/l']).upperForm, 'auto')
+  t.equal(parseMountOptions(['lowerdir=/l,userxattr']).upperForm, 'userxattr')
+  for (const f of ['auto', 'kernel', 'userxattr', 'oci']) t.equal(parseMountOptions([`lowerdir=/l,upper_form=${f}`]).upperForm, f)
+  t.equal(parseMountOptions(['lowerdir=/l,userxattr,upper_form=userxattr']).upperForm, 'userxattr')
+  t.throws(() => parseMountOptions(['lowerdir=/l,upper_form=trusted']), /upper_form is auto, kernel, userxattr, oci/)
+  t.throws(() => parseMountOptions(['lowerdir=/l,userxattr,upper_form=oci']), /conflicting options: userxattr,upper_form=oci/)
+  t.throws(() => parseMountOptions(['lowerdir=/l,userxattr=1']), /takes no value/)
+  // As the kernel: redirect_dir=on and userxattr do not go together.
+  t.throws(() => parseMountOptions(['lowerdir=/l,userxattr,redirect_dir=on']), /conflicting options: userxattr,redirect_dir=on/)
+  t.equal(parseMountOptions(['lowerdir=/l,userxattr,redirect_dir=nofollow']).upperForm, 'userxattr')
+})

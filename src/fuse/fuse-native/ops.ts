@@ -22,7 +22,7 @@
 import type Fuse from 'fuse-native'
 import type { Logger } from 'pino'
 import { bytesToUtf8, displayPath, utf8ToBytes } from '../../overlay/bytes.js'
-import { FsError, toFsError } from '../../overlay/errors.js'
+import { FsError, MarkerWriteError, toFsError } from '../../overlay/errors.js'
 import type { Attr, Caller, DirEntry, Overlay } from '../../overlay/overlay.js'
 import { toRel } from '../../overlay/paths.js'
 import type { IoStats } from '../io-stats.js'
@@ -85,6 +85,8 @@ export function makeOperations (overlay: Overlay, opts: OpsOptions): Fuse.Operat
       const err = toFsError(e, utf8ToBytes(path))
       if (!(e instanceof FsError) && err.code === 'EIO') {
         log.error({ op, path: displayPath(err.path), errno: err.code, err: e }, 'operation failed unexpectedly')
+      } else if (err instanceof MarkerWriteError) {
+        log.error({ op, path: displayPath(err.path), errno: err.code, marker: err.marker, form: err.form }, 'cannot write an overlay marker in upper')
       } else if (!ROUTINE.has(err.code)) {
         log.warn({ op, path: displayPath(err.path), errno: err.code }, 'operation failed')
       } else if (traceOps) {

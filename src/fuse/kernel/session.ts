@@ -23,7 +23,7 @@
 import { write, writeSync } from 'node:fs'
 import type { Logger } from 'pino'
 import { displayPath } from '../../overlay/bytes.js'
-import { FsError, toFsError } from '../../overlay/errors.js'
+import { FsError, MarkerWriteError, toFsError } from '../../overlay/errors.js'
 import * as device from './device.js'
 import { FUSE_KERNEL_MINOR_VERSION, FUSE_KERNEL_VERSION, InitFlag, INIT_OUT_SIZE, MAX_PAGES, MAX_WRITE, NotifyCode, Op, PASSTHROUGH_MINOR } from './protocol.js'
 import { Request, reply } from './wire.js'
@@ -170,6 +170,8 @@ export class Session {
     const path = displayPath(err.path)
     if (!(e instanceof FsError) && err.code === 'EIO') {
       this.opts.log.error({ op, path, errno: err.code, err: e }, 'operation failed unexpectedly')
+    } else if (err instanceof MarkerWriteError) {
+      this.opts.log.error({ op, path, errno: err.code, marker: err.marker, form: err.form }, 'cannot write an overlay marker in upper')
     } else if (!ROUTINE.has(err.code)) {
       this.opts.log.warn({ op, path, errno: err.code }, 'operation failed')
     } else if (this.opts.traceOps) {
