@@ -3,6 +3,7 @@
 // (whiteout = chr 0/0, opaque = trusted.overlay.opaque=y) or in the OCI image
 // form (whiteout = empty ".wh.NAME", opaque = empty ".wh..wh..opq" inside the
 // dir). Both forms describe the same merged view.
+import { overlayXattr } from './userns.js'
 import { chmod, chown, lchown, link, lutimes, mkdir, symlink, writeFile } from 'node:fs/promises'
 import { dirname, join, posix, resolve } from 'node:path'
 import { runOk } from './exec.js'
@@ -196,7 +197,7 @@ export async function buildLayer (dir: string, layer: LayerSpec, form: LayerForm
   for (const p of opaque) {
     const abs = join(root, p)
     if (form === 'kernel') {
-      await runOk('setfattr', ['-n', 'trusted.overlay.opaque', '-v', 'y', '--', abs])
+      await runOk('setfattr', ['-n', overlayXattr('opaque'), '-v', 'y', '--', abs])
     } else {
       await writeFile(join(abs, OCI_OPAQUE), '')
       timed.push({ abs: join(abs, OCI_OPAQUE), mtime: DEFAULT_MTIME, depth: depth(p) + 1 })

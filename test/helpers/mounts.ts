@@ -7,6 +7,7 @@ import { mkdir, readFile } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { run } from './exec.js'
+import { inUserxattrMode } from './userns.js'
 
 /** The part of tap's Test that the helpers need (tap's `t` satisfies it). */
 export interface TeardownHost {
@@ -363,7 +364,10 @@ export function summarizeStderr (stderr: string): string {
 export async function mountKernel (t: TeardownHost, spec: KernelMountSpec): Promise<MountHandle> {
   const { merged, work, doUnmount } = await prepareMount(t, spec)
   let o = overlayOptions(spec, work)
-  if (spec.redirectDir === true) o += ',redirect_dir=on'
+  // In a user namespace (test/helpers/userns.ts) the kernel mounts with
+  // userxattr, which refuses redirect_dir=on (directory renames are EXDEV).
+  if (inUserxattrMode()) o += ',userxattr'
+  else if (spec.redirectDir === true) o += ',redirect_dir=on'
   for (const e of spec.extra ?? []) o += ',' + e
   const r = await run('mount', ['-t', 'overlay', 'overlay', '-o', o, merged], { timeoutMs: 30_000 })
   const m = await mountAt(merged)

@@ -197,8 +197,9 @@ function cmpPath (a: string, b: string): number {
  *  - trusted.overlay.ts.*: overlayts' own provenance xattrs.
  * The ones that carry meaning (opaque, redirect, and e.g. metacopy) are kept.
  */
-export const PRIVATE_OVERLAY_XATTRS = ['trusted.overlay.origin', 'trusted.overlay.impure', 'trusted.overlay.uuid', 'trusted.overlay.nlink']
-export const PRIVATE_OVERLAY_PREFIXES = ['trusted.overlay.ts.']
+export const PRIVATE_OVERLAY_XATTRS = ['origin', 'impure', 'uuid', 'nlink'].flatMap(n => [`trusted.overlay.${n}`, `user.overlay.${n}`])
+/** trusted.overlay.ts.* / user.overlay.ts.*: overlayts' own, in the kernel and userxattr forms; user.overlayts.*: the oci form's. */
+export const PRIVATE_OVERLAY_PREFIXES = ['trusted.overlay.ts.', 'user.overlay.ts.', 'user.overlayts.']
 
 export function isPrivateOverlayXattr (name: string): boolean {
   return PRIVATE_OVERLAY_XATTRS.includes(name) || PRIVATE_OVERLAY_PREFIXES.some(p => name.startsWith(p))

@@ -7,7 +7,8 @@ import { promisify } from 'node:util'
 import { join } from 'node:path'
 import { cleanupStaleMounts, mountsUnder, pidAlive, unmount, type TeardownHost } from './mounts.js'
 
-export const TMP_PREFIX = '/tmp/overlayts-test'
+/** OVERLAYTS_TEST_TMP moves it (the user-namespace runs use a directory their ids own). */
+export const TMP_PREFIX = process.env.OVERLAYTS_TEST_TMP ?? '/tmp/overlayts-test'
 
 let staleChecked: Promise<void> | undefined
 

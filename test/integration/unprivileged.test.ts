@@ -2,7 +2,7 @@
 // /dev/fuse fd back over a socket; the user's daemon serves it (no
 // passthrough: registering backing files needs CAP_SYS_ADMIN), writes land
 // in the user's upper in the kernel's format, and the user unmounts it.
-// (Copy-up without root needs the user.overlay.* xattr form: issue 12.)
+// Without root the daemon picks the kernel's userxattr form for the upper (trusted.* is refused).
 // /dev/fuse is mode 0600 on this machine: the test opens it to others for its
 // duration and puts the mode back.
 import t from 'tap'
@@ -41,6 +41,7 @@ t.test('a user mounts with the kernel transport through fusermount3', async (t) 
   t.equal(statSync(join(d.u, 'b')).uid, 1000, "the user's files")
   const mounted = readFileSync(d.log, 'utf8').split('\n').filter((l) => l.includes('"msg":"mounted"')).map((l) => JSON.parse(l) as { transport?: string, passthrough?: boolean })[0]
   t.same([mounted?.transport, mounted?.passthrough], ['kernel', false], 'the kernel transport, without passthrough')
+  t.equal((mounted as { markers?: string } | undefined)?.markers, 'userxattr', "the upper in the kernel's userxattr form")
   const u = await run('setpriv', [...USER, process.execPath, OVERLAYTS_BIN, 'umount', d.m], { timeoutMs: 30_000 })
   t.equal(u.code, 0, u.stderr)
   t.notOk(await isMounted(d.m), 'the user unmounted it')
