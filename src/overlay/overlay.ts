@@ -23,7 +23,6 @@ import type { Layer, LayerStack } from './layers.js'
 import { baseOf, parentOf } from './layers.js'
 import type { LowerView } from './lower-view.js'
 import { isDirStat, ScanLowerView } from './lower-view.js'
-import type { OverlayXattrs } from './markers.js'
 import { isWhiteoutStat, xattrsOf } from './markers.js'
 import type { Node } from './resolve.js'
 import { Resolver } from './resolve.js'
@@ -113,8 +112,8 @@ function typeOf (st: Stats): number { return Number(st.mode) & S_IFMT }
 function noId (id: number): number { return id === 0xffffffff ? -1 : id }
 
 /** The layers' name for the xattr `name` asked for through the mount (see markers.ts), or the kernel's errno. */
-function diskXattr (xattrs: OverlayXattrs, rel: string, name: string, op: string): string {
-  const onDisk = xattrs.onDisk(name)
+function diskXattr (markers: UpperMarkers, rel: string, name: string, op: string): string {
+  const onDisk = markers.xattrOnDisk(name)
   if (onDisk === 'EINVAL' || onDisk === 'EOPNOTSUPP') throw new FsError(onDisk, p(rel), op)
   return onDisk
 }
@@ -159,7 +158,7 @@ export class Overlay {
     if (stack.upper !== undefined && stack.work !== undefined) {
       const markers = this.markers
       const lowerXattrs = xattrsOf(lowerXattrNamespace(markers.form))
-      const copied = { origin: markers.xattrs.origin, isPrivate: (n: string) => markers.xattrs.isPrivate(n) || lowerXattrs.isPrivate(n) }
+      const copied = { origin: markers.xattrs.origin, isPrivate: (n: string) => markers.isPrivateXattr(n) || lowerXattrs.isPrivate(n) }
       this.copier = new CopyUp(this.sys, this.resolver, () => markers.scratch(), (rel) => this.afterCopyUp(rel), copied)
     }
   }
@@ -329,7 +328,7 @@ export class Overlay {
    * EOPNOTSUPP when the escaped name is too long.
    */
   getxattr (rel: string, name: string): Buffer {
-    const onDisk = diskXattr(this.markers.xattrs, rel, name, 'getxattr')
+    const onDisk = diskXattr(this.markers, rel, name, 'getxattr')
     const node = this.resolver.require(rel)
     let v: Buffer | undefined
     try {
@@ -344,7 +343,7 @@ export class Overlay {
     try {
       const out: string[] = []
       for (const n of this.sys.llistxattr(node.phys)) {
-        const shown = this.markers.xattrs.throughMount(n)
+        const shown = this.markers.xattrThroughMount(n)
         if (shown !== undefined) out.push(shown)
       }
       return out
@@ -623,7 +622,7 @@ export class Overlay {
 
   /** EEXIST / ENODATA for XATTR_CREATE / XATTR_REPLACE; trusted.overlay.* names as in getxattr. */
   async setxattr (rel: string, name: string, value: Buffer, flags: number): Promise<void> {
-    const onDisk = diskXattr(this.markers.xattrs, rel, name, 'setxattr')
+    const onDisk = diskXattr(this.markers, rel, name, 'setxattr')
     const node = await this.forChange(rel)
     try {
       this.sys.lsetxattr(node.phys, onDisk, value, flags)
@@ -631,7 +630,7 @@ export class Overlay {
   }
 
   async removexattr (rel: string, name: string): Promise<void> {
-    const onDisk = diskXattr(this.markers.xattrs, rel, name, 'removexattr')
+    const onDisk = diskXattr(this.markers, rel, name, 'removexattr')
     const node = this.resolver.require(rel)
     if (this.sys.lgetxattr(node.phys, onDisk) === undefined) throw new FsError('ENODATA', p(rel), 'removexattr')
     const up = await this.forChange(rel)

@@ -22,6 +22,7 @@ import type { Stats, Sys } from './sys/fs.js'
 import type { UpperForm } from './upper-form.js'
 
 const S_IFCHR = constants.S_IFCHR
+const NAME_MAX = 255
 const RENAME_EXCHANGE = 2
 
 /** What a listing of an upper directory shows, and which names it hides from the lowers. */
@@ -64,7 +65,34 @@ export class UpperMarkers {
 
   /** Is NAME whited out in upper dir `dirPhys` (where upper holds no entry NAME)? */
   hasWhiteoutFile (dirPhys: string, name: string): boolean {
-    return this.oci && this.sys.exists(`${dirPhys}/${OCI_WHITEOUT_PREFIX}${name}`)
+    // A name too long for a `.wh.` prefix cannot have been whited out (NAME_MAX).
+    if (!this.oci || name.length + OCI_WHITEOUT_PREFIX.length > NAME_MAX) return false
+    return this.sys.exists(`${dirPhys}/${OCI_WHITEOUT_PREFIX}${name}`)
+  }
+
+  // ------------------------------------------------------------- xattr names
+
+  /**
+   * The layers' name for an xattr asked for through the mount, or the
+   * kernel's errno (markers.ts). In the oci form both the upper's private
+   * namespace and the lowers' (trusted.overlay.*) are escaped.
+   */
+  xattrOnDisk (name: string): string | 'EINVAL' | 'EOPNOTSUPP' {
+    return this.namespaceOf(name).onDisk(name)
+  }
+
+  /** How an xattr found in a layer shows through the mount: undefined when it is a marker or bookkeeping. */
+  xattrThroughMount (name: string): string | undefined {
+    return this.namespaceOf(name).throughMount(name)
+  }
+
+  /** The overlay's own xattrs, in the upper's form and, in the oci form, the lowers' too. */
+  isPrivateXattr (name: string): boolean {
+    return this.namespaceOf(name).isPrivate(name)
+  }
+
+  private namespaceOf (name: string): OverlayXattrs {
+    return this.oci && name.startsWith(TRUSTED_XATTRS.prefix) ? TRUSTED_XATTRS : this.xattrs
   }
 
   isOpaque (phys: string): boolean {

@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { SCRIPT, STACK } from '../helpers/interop-script.js'
 import { buildStack } from '../helpers/layers.js'
 import { mountKernel, mountOverlayts } from '../helpers/mounts.js'
-import { applyOp, formatOp, normalizeTimes } from '../helpers/ops.js'
+import { applyOp, formatOp, normalizeTimes, runSeeds } from '../helpers/ops.js'
 import { assertSameTree, snapshotTree, type SnapEntry } from '../helpers/snapshot.js'
 import { tmpDir } from '../helpers/tmp.js'
 import { lgetxattr } from '../../src/overlay/sys/xattr.js'
@@ -85,4 +85,13 @@ t.test('upper and work inside a kernel overlay mount: the oci form, same view as
   const again = await mountOverlayts(t, { lower: stack.lowers, upper: n.upper, work: n.work, merged: n.merged })
   assertSameTree(t, await view(n.merged), want, 'a remount reads the nested upper back the same', { actual: 'overlayts (remounted)', expected: 'kernel' })
   await again.unmount()
+})
+
+t.test('the differential with the oci form forced (upper_form=oci): every answer and the merged trees as the kernel\'s', async t => {
+  const old = process.env.OVERLAYTS_DIFF_OPTS
+  process.env.OVERLAYTS_DIFF_OPTS = 'upper_form=oci'
+  t.teardown(() => { if (old === undefined) delete process.env.OVERLAYTS_DIFF_OPTS; else process.env.OVERLAYTS_DIFF_OPTS = old })
+  const lines: string[] = []
+  const failed = await runSeeds({ seeds: 4, ops: 60, firstSeed: 1, log: (l) => lines.push(l) })
+  t.same(failed, [], lines[lines.length - 1] ?? '', failed.length > 0 ? { diagnostic: true, output: lines.join('\n').slice(-8000) } : {})
 })

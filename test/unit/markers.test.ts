@@ -3,6 +3,8 @@
 // against the kernel in kernel-parity and, for userxattr, in userns.test.ts).
 import t from 'tap'
 import { OCI_UPPER_XATTRS, TRUSTED_XATTRS, USER_XATTRS } from '../../src/overlay/markers.js'
+import { sys } from '../../src/overlay/sys/fs.js'
+import { UpperMarkers } from '../../src/overlay/upper-markers.js'
 
 t.test('trusted.overlay (root): the escaped prefix is tested without its dot', async t => {
   const x = TRUSTED_XATTRS
@@ -41,4 +43,20 @@ t.test('user.overlayts (oci upper form): overlayts\' own, escaped the same way',
   t.equal(x.throughMount('user.overlayts.overlayts.redirect'), 'user.overlayts.redirect')
   t.equal(x.throughMount('user.overlayts.redirect'), undefined)
   t.equal(x.onDisk('user.overlay.opaque'), 'user.overlay.opaque')
+})
+
+t.test('the upper forms\' xattr mapping: the oci form hides and escapes the lowers\' trusted.overlay.* too', async t => {
+  const oci = new UpperMarkers(sys, undefined, 'oci')
+  t.equal(oci.xattrThroughMount('trusted.overlay.opaque'), undefined, "a kernel-form lower's marker is not shown")
+  t.equal(oci.xattrOnDisk('trusted.overlay.x'), 'trusted.overlay.overlay.x')
+  t.equal(oci.xattrOnDisk('user.overlayts.redirect'), 'user.overlayts.overlayts.redirect')
+  t.ok(oci.isPrivateXattr('user.overlayts.origin'))
+  t.equal(oci.xattrThroughMount('user.overlay.opaque'), 'user.overlay.opaque')
+  const user = new UpperMarkers(sys, undefined, 'userxattr')
+  t.equal(user.xattrThroughMount('trusted.overlay.opaque'), 'trusted.overlay.opaque', 'with userxattr, as the kernel: an ordinary xattr')
+  t.equal(user.xattrThroughMount('user.overlay.opaque'), undefined)
+  t.notOk(user.redirects, 'no redirects with userxattr')
+  t.ok(new UpperMarkers(sys, undefined, 'kernel').redirects)
+  t.notOk(oci.canMake('.wh.x'), '.wh.* names are markers in the oci form')
+  t.ok(user.canMake('.wh.x'), 'and plain names in the kernel forms')
 })
