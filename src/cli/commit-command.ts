@@ -69,7 +69,7 @@ async function commitWith (a: CommitArgs): Promise<number> {
         seconds
       }) + '\n')
     } else {
-      report.write(`committed ${counts.entries} entries (${counts.dataBytes} bytes of file data, ${counts.whiteouts} whiteouts, ${counts.opaqueDirs} opaque dirs, ${counts.redirectedDirs} renamed dirs, ${counts.hardlinks} hardlinks) to ${toStdout ? 'stdout' : a.output}\n`)
+      report.write(`committed ${counts.entries} entries (${counts.dataBytes} bytes of file data, ${counts.whiteouts} whiteouts, ${counts.opaqueMarkers} opaque markers, ${counts.redirectedDirs} renamed dirs, ${counts.hardlinks} hardlinks) to ${toStdout ? 'stdout' : a.output}\n`)
       report.write(`diff ID  ${r.diffId}\n`)
       if (r.compressed) report.write(`digest   ${r.digest} (gzip, ${r.bytes} bytes)\n`)
       else report.write(`size     ${r.bytes} bytes\n`)

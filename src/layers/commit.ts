@@ -57,7 +57,7 @@ const READ_CHUNK = 1 << 20
 export interface CommitCounts {
   entries: number
   whiteouts: number
-  opaqueDirs: number
+  opaqueMarkers: number
   redirectedDirs: number
   hardlinks: number
   dataBytes: number
@@ -156,7 +156,7 @@ export async function * commitEntries (source: StackSource, counts: CommitCounts
 
   function opaqueMarker (dirRel: string, st: Stats): EntryWithData {
     counts.entries++
-    counts.opaqueDirs++
+    counts.opaqueMarkers++
     return {
       entry: {
         name: joinRel(dirRel, OCI_OPAQUE_MARKER),
@@ -228,5 +228,5 @@ export async function * commitEntries (source: StackSource, counts: CommitCounts
 }
 
 export function emptyCounts (): CommitCounts {
-  return { entries: 0, whiteouts: 0, opaqueDirs: 0, redirectedDirs: 0, hardlinks: 0, dataBytes: 0 }
+  return { entries: 0, whiteouts: 0, opaqueMarkers: 0, redirectedDirs: 0, hardlinks: 0, dataBytes: 0 }
 }

@@ -104,7 +104,7 @@ t.test('commit the upper, unpack it as a new top layer: same merged view; same d
   t.not(one.digest, one.diffId, 'gzip: digest of the compressed bytes')
   t.equal(two.digest, one.digest, 'two commits of the same upper: same digest')
   t.equal(two.diffId, one.diffId)
-  t.same([one.whiteouts, one.opaqueDirs, one.redirectedDirs, one.hardlinks], [3, 2, 1, 2], 'data/big, usr/bin and old whited out; gone and new opaque; new renamed; h2 and l3 hardlinks')
+  t.same([one.whiteouts, one.opaqueMarkers, one.redirectedDirs, one.hardlinks], [3, 2, 1, 2], 'data/big, usr/bin and old whited out; gone and new opaque; new renamed; h2 and l3 hardlinks')
   await m.unmount()
   const offline = JSON.parse(await ots(t, ['commit', '-o', `lowerdir=${formatLowerdir(lowers)},upperdir=${upper}`, '--output', join(dir, 'three.tar'), '--json']))
   t.equal(offline.diffId, one.diffId, 'offline commit: same tar')
