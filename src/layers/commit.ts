@@ -18,8 +18,15 @@
  * - hardlinks (same dev:ino seen again) become tar hardlinks to the first
  *   name written;
  * - xattrs: `user.*` and `security.capability` only (never
- *   `trusted.overlay.*`, overlayts' own `trusted.overlay.ts.*`, or host
- *   labels such as security.selinux); sockets are skipped (tar holds none).
+ *   `trusted.overlay.*`, overlayts' own `trusted.overlay.ts.*`, the rootless
+ *   forms' `user.overlay.*`, `user.overlayts.*` and fuse-overlayfs'
+ *   `user.fuseoverlayfs.*`, or host labels such as security.selinux);
+ *   sockets are skipped (tar holds none);
+ * - upper forms (upper-form.ts): char 0/0 whiteouts and opaque xattrs of the
+ *   kernel and userxattr forms; an oci-form upper's `.wh.*` files are written
+ *   as they are (they are the layer's markers already). A directory renamed
+ *   in an oci-form upper (`user.overlayts.redirect`) is refused for now: the
+ *   merged walk reads redirects in the kernel form only.
  *
  * Consistency on a live mount: the upper's files are read directly, and a
  * file is read only through a descriptor opened with O_NOFOLLOW whose
@@ -32,7 +39,7 @@
 import * as fs from 'node:fs'
 import { displayPath } from '../overlay/bytes.js'
 import { joinRel } from '../overlay/layers.js'
-import { isWhiteoutStat, OCI_OPAQUE_MARKER, OCI_WHITEOUT_PREFIX, OPAQUE_XATTR, REDIRECT_XATTR } from '../overlay/markers.js'
+import { isWhiteoutStat, OCI_OPAQUE_MARKER, OCI_UPPER_XATTRS, OCI_WHITEOUT_PREFIX, TRUSTED_XATTRS, USER_XATTRS } from '../overlay/markers.js'
 import { sys, type Stats } from '../overlay/sys/fs.js'
 import type { StackSource } from './stack-source.js'
 import { byteOrder } from './stack-source.js'
@@ -63,8 +70,14 @@ export interface CommitCounts {
   dataBytes: number
 }
 
+/** The overlay's own user.* namespaces (userxattr and oci upper forms, fuse-overlayfs): never recorded. */
+const PRIVATE_USER_PREFIXES = [USER_XATTRS.prefix, OCI_UPPER_XATTRS.prefix, 'user.fuseoverlayfs.']
+/** An opaque directory, in whichever form the upper was written (upper-form.ts). */
+const OPAQUE_XATTRS = [TRUSTED_XATTRS.opaque, USER_XATTRS.opaque, OCI_UPPER_XATTRS.opaque]
+
 function recordedXattr (name: string): boolean {
-  return name.startsWith('user.') || name === 'security.capability'
+  if (name === 'security.capability') return true
+  return name.startsWith('user.') && !PRIVATE_USER_PREFIXES.some((p) => name.startsWith(p))
 }
 
 function xattrsOf (phys: string): Map<string, string> | undefined {
@@ -198,16 +211,21 @@ export async function * commitEntries (source: StackSource, counts: CommitCounts
     if (e === undefined) continue
     yield e
     if (e.entry.type !== 'directory') continue
-    const opaque = sys.lgetxattr(phys, OPAQUE_XATTR)?.toString('latin1') === 'y'
-    const redirected = !opaque && sys.lgetxattr(phys, REDIRECT_XATTR) !== undefined
+    const opaque = OPAQUE_XATTRS.some((x) => sys.lgetxattr(phys, x)?.toString('latin1') === 'y')
+    const redirected = !opaque && sys.lgetxattr(phys, TRUSTED_XATTRS.redirect) !== undefined
     if (redirected) {
       counts.redirectedDirs++
       yield opaqueMarker(rel, st)
       yield * mergedBelow(rel)
       continue
     }
-    if (opaque) yield opaqueMarker(rel, st)
-    for (const n of namesOf(rel, phys).reverse()) todo.push(joinRel(rel, n))
+    if (!opaque && sys.lgetxattr(phys, OCI_UPPER_XATTRS.redirect) !== undefined) {
+      throw new Error(`${displayPath(rel)}: a directory renamed in an oci-form upper (${OCI_UPPER_XATTRS.redirect}): its merged content cannot be committed yet`)
+    }
+    const names = namesOf(rel, phys)
+    // An oci-form upper holds its own .wh..wh..opq, written as any file.
+    if (opaque && !names.includes(OCI_OPAQUE_MARKER)) yield opaqueMarker(rel, st)
+    for (const n of names.reverse()) todo.push(joinRel(rel, n))
   }
 
   /** Everything the merged view shows below `rel` (a redirected directory), from whichever layer serves it. */

@@ -293,3 +293,30 @@ t.test('commit: docker rules on a hand-made upper, deterministic', async t => {
   t.equal(entries.find(e => e.name === 'fifo')?.mode, 0o640)
   t.notOk(entries.some(e => e.mtime !== Math.floor(e.mtime)))
 })
+
+t.test('commit: the rootless upper forms (userxattr, oci) give the same layer entries', async t => {
+  const dir = t.testdir({ l: { o: { hidden: 'h' }, gone: 'g' }, ux: {}, oci: {} })
+  const ux = `${dir}/ux`; const oci = `${dir}/oci`
+  sys.mknod(`${ux}/gone`, fs.constants.S_IFCHR, 0)
+  fs.mkdirSync(`${ux}/o`)
+  sys.lsetxattr(`${ux}/o`, 'user.overlay.opaque', Buffer.from('y'))
+  fs.writeFileSync(`${ux}/o/new`, 'n')
+  sys.lsetxattr(`${ux}/o/new`, 'user.overlay.ts.origin', Buffer.from('1:2'))
+  sys.lsetxattr(`${ux}/o/new`, 'user.kept', Buffer.from('k'))
+  fs.writeFileSync(`${oci}/.wh.gone`, '')
+  fs.mkdirSync(`${oci}/o`)
+  fs.writeFileSync(`${oci}/o/.wh..wh..opq`, '')
+  sys.lsetxattr(`${oci}/o`, 'user.overlayts.opaque', Buffer.from('y'))
+  fs.writeFileSync(`${oci}/o/new`, 'n')
+  sys.lsetxattr(`${oci}/o/new`, 'user.overlayts.origin', Buffer.from('1:2'))
+  sys.lsetxattr(`${oci}/o/new`, 'user.kept', Buffer.from('k'))
+  for (const u of [ux, oci]) {
+    const source = openStackSource({ options: [`lowerdir=${dir}/l,upperdir=${u}`] }, { index: 'off' })
+    const data: Buffer[] = []
+    await writeLayerTar(commitEntries(source, emptyCounts()), new Writable({ write (c: Buffer, _e, cb) { data.push(c); cb() } }), false)
+    source.close()
+    const { entries } = await readAll(Buffer.concat(data))
+    t.same(entries.map(e => `${e.type} ${e.name}`), ['file .wh.gone', 'directory o/', 'file o/.wh..wh..opq', 'file o/new'], u)
+    t.same([...(entries.at(-1)?.xattrs.keys() ?? [])], ['user.kept'], `${u}: the form's own xattrs are not recorded`)
+  }
+})
