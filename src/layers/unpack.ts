@@ -24,7 +24,7 @@
  * so a read-only directory in the layer still receives its files.
  *
  * Xattrs: `user.*` and `security.capability` are applied, as `commit` writes
- * them; others in the tar (`trusted.*`, `security.selinux`, ...) are counted
+ * them (security.capability only as root: it needs CAP_SETFCAP); others in the tar (`trusted.*`, `security.selinux`, ...) are counted
  * and skipped: a layer must not set the overlay's own markers or the host's
  * labels. Ownership is applied when running as root (as a non-root user,
  * every file is the user's, as with rootless extraction). Device nodes need
@@ -72,8 +72,9 @@ const DIGEST_RE = /^sha256:[0-9a-f]{64}$/
 
 const isRoot = (): boolean => process.getuid?.() === 0
 
-function appliedXattr (name: string): boolean {
-  return name.startsWith('user.') || name === 'security.capability'
+/** security.capability needs CAP_SETFCAP: as another user it is skipped (and counted), as rootless extraction does. */
+function appliedXattr (name: string, root: boolean): boolean {
+  return name.startsWith('user.') || (name === 'security.capability' && root)
 }
 
 /** Checks the target before anything is read: its parent exists, it does not (or is an empty dir). */
@@ -252,7 +253,7 @@ class Extraction {
 
   #xattrs (p: string, xattrs: ReadonlyMap<string, Buffer>): void {
     for (const [name, value] of xattrs) {
-      if (appliedXattr(name)) sys.lsetxattr(p, name, value)
+      if (appliedXattr(name, this.root)) sys.lsetxattr(p, name, value)
       else this.skippedXattrs++
     }
   }

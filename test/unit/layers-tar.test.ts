@@ -320,3 +320,26 @@ t.test('commit: the rootless upper forms (userxattr, oci) give the same layer en
     t.same([...(entries.at(-1)?.xattrs.keys() ?? [])], ['user.kept'], `${u}: the form's own xattrs are not recorded`)
   }
 })
+
+t.test('commit: a file that changes while it is committed fails the commit', async t => {
+  const dir = t.testdir({ l: { a: 'a' }, u: { f: 'before', g: 'g' } })
+  const { ChangedWhileCommitting } = await import('../../src/layers/commit.js')
+  const source = openStackSource({ options: [`lowerdir=${dir}/l,upperdir=${dir}/u`] }, { index: 'off' })
+  t.teardown(() => source.close())
+  let wrote = false
+  async function * changing (): AsyncGenerator<{ entry: TarEntry, data?: () => AsyncIterable<Buffer> }> {
+    for await (const e of commitEntries(source, emptyCounts())) {
+      // A writer appends between the walk's lstat and the read.
+      if (e.entry.name === 'f') { fs.appendFileSync(`${dir}/u/f`, ' and after'); wrote = true }
+      yield e
+    }
+  }
+  await t.rejects(writeLayerTar(changing(), new Writable({ write (_c, _e, cb) { cb() } }), false), ChangedWhileCommitting)
+  t.ok(wrote)
+  await t.rejects(writeLayerTar((async function * () {
+    for await (const e of commitEntries(source, emptyCounts())) {
+      if (e.entry.name === 'g') fs.rmSync(`${dir}/u/g`)
+      yield e
+    }
+  })(), new Writable({ write (_c, _e, cb) { cb() } }), false), /g: could not be opened/, 'a file gone before its data is read')
+})
