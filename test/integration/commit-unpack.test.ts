@@ -118,6 +118,14 @@ t.test('commit the upper, unpack it as a new top layer: same merged view; same d
   t.notOk(fs.existsSync(join(dir, 'refused')), 'a wrong digest leaves nothing')
   t.same(fs.readdirSync(dir).filter(n => n.includes('.unpack-') || n.includes('.commit-')), [], 'no scratch left')
 
+  // GNU tar reads the same layer to the same tree (the tar is standard PAX).
+  const gnu = join(dir, 'gnu-tar')
+  fs.mkdirSync(gnu)
+  const x = await run('tar', ['--xattrs', '--xattrs-include=*', '--numeric-owner', '-xpf', join(dir, 'three.tar'), '-C', gnu], { timeoutMs: 120_000 })
+  t.equal(x.code, 0, `GNU tar extracts the layer: ${x.stderr}`)
+  assertSameTree(t, await snapshotTree(gnu), await snapshotTree(oci), 'GNU tar and overlayts unpack make the same tree', { actual: 'GNU tar', expected: 'unpack' })
+  fs.rmSync(gnu, { recursive: true })
+
   const views: Array<[string, () => Promise<{ merged: string }>]> = [
     ['overlayts, new layer in OCI form', () => mountOverlayts(t, { lower: [oci, ...lowers], merged: join(dir, 'm-oci') })],
     ['overlayts, new layer in kernel form', () => mountOverlayts(t, { lower: [kernel, ...lowers], merged: join(dir, 'm-k') })],
