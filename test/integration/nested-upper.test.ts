@@ -95,3 +95,20 @@ t.test('the differential with the oci form forced (upper_form=oci): every answer
   const failed = await runSeeds({ seeds: 4, ops: 60, firstSeed: 1, log: (l) => lines.push(l) })
   t.same(failed, [], lines[lines.length - 1] ?? '', failed.length > 0 ? { diagnostic: true, output: lines.join('\n').slice(-8000) } : {})
 })
+
+t.test('a marker the upper refuses is answered with its errno and logged as an error (upper_form=kernel forced on an overlayfs)', async t => {
+  const tmp = await tmpDir(t, 'nested-refused')
+  const c = { lower: join(tmp, 'c-lower'), upper: join(tmp, 'c-upper'), work: join(tmp, 'c-work'), root: join(tmp, 'c-root') }
+  for (const d of Object.values(c)) await mkdir(d)
+  await mountKernel(t, { lower: [c.lower], upper: c.upper, work: c.work, merged: c.root })
+  const stack = await buildStack(join(tmp, 'layers'), STACK, { form: 'kernel' })
+  const n = { upper: join(c.root, 'upper'), work: join(c.root, 'work'), merged: join(tmp, 'merged') }
+  for (const d of Object.values(n)) await mkdir(d)
+  const log = join(tmp, 'overlayts.log')
+  const o = await mountOverlayts(t, { lower: stack.lowers, upper: n.upper, work: n.work, merged: n.merged, extra: ['-o', 'upper_form=kernel', '--log-file', log] })
+  t.equal(applyOp(n.merged, { op: 'unlink', path: ['etc', 'old'] }), 'EPERM', 'the delete is refused with the upper\'s errno')
+  await o.unmount()
+  const errors = readFileSync(log, 'utf8').split('\n').filter(l => l.trim() !== '').map(l => JSON.parse(l) as { level: number, msg: string, marker?: string, form?: string, errno?: string, path?: string })
+    .filter(r => r.msg === 'cannot write an overlay marker in upper')
+  t.same(errors.map(r => [r.level, r.marker, r.form, r.errno, r.path]), [[50, 'whiteout', 'kernel', 'EPERM', '/etc/old']], 'one error line: the whiteout, its form, errno and path')
+})
