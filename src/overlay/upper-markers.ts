@@ -183,7 +183,7 @@ export class UpperMarkers {
 
   /** After an entry was made at NAME where a `.wh.NAME` stood (oci form): the marker goes. */
   dropWhiteoutFile (dirPhys: string, name: string): void {
-    if (!this.oci) return
+    if (!this.oci || name.length + OCI_WHITEOUT_PREFIX.length > NAME_MAX) return
     try {
       this.sys.unlink(`${dirPhys}/${OCI_WHITEOUT_PREFIX}${name}`)
     } catch (e) {
