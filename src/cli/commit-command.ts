@@ -44,6 +44,12 @@ async function commitWith (a: CommitArgs): Promise<number> {
   if (toStdout) out = process.stdout
   else {
     const dest = path.resolve(a.output)
+    const upperRoot = source.upper === undefined ? undefined : Buffer.from(source.upper.root, 'latin1').toString('utf8')
+    const destDir = fs.realpathSync(path.dirname(dest))
+    if (upperRoot !== undefined && (destDir === upperRoot || destDir.startsWith(upperRoot + '/'))) {
+      source.close()
+      throw new OptionError(`--output ${a.output}: inside the upper layer being committed`)
+    }
     tmp = path.join(path.dirname(dest), `.${path.basename(dest)}.commit-${process.pid}-${randomBytes(4).toString('hex')}`)
     out = fs.createWriteStream(tmp, { flags: 'wx', mode: 0o644 })
   }
