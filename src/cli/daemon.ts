@@ -89,7 +89,7 @@ export async function runDaemon (o: DaemonOptions): Promise<number> {
     throw err
   }
   writePidFile(o.merged)
-  writeMountRecord(mountRecordOf(o.merged, o.mount, overlay.stack, db))
+  writeMountRecord(mountRecordOf(o.merged, o.mount, overlay.stack, db, markers.form))
   log.info({ merged: o.merged, ...layers, readOnly: overlay.readOnly, markers: markers.form, markersReason: markers.reason, ...mount.details }, 'mounted')
   o.ready?.(null)
   // The index is checked (or built) only now: until it is ready, lookups

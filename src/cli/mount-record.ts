@@ -15,6 +15,7 @@
 import * as fs from 'node:fs'
 import type { WhiteoutForm } from '../overlay/layer-form.js'
 import type { LayerStack } from '../overlay/layers.js'
+import type { UpperForm } from '../overlay/upper-form.js'
 import type { MountOptions } from './mount-options.js'
 import { RUN_DIR, runFileFor } from './pidfile.js'
 
@@ -38,6 +39,8 @@ export interface MountRecord {
   readonly identities: ReadonlyArray<{ dev: string, ino: string }>
   /** The lookup index file the daemon uses, if any. */
   readonly indexDb: string | undefined
+  /** The upper's marker form the daemon chose (src/overlay/upper-form.ts); absent in records before it existed: kernel. */
+  readonly upperForm?: UpperForm
 }
 
 export function mountRecordPath (merged: string): string {
@@ -49,7 +52,7 @@ export function mountRecordPath (merged: string): string {
  * upper, the daemon reads the upper as its top lower; the record keeps the
  * options' shape (upper as upper) and the forms of the real lowers.
  */
-export function mountRecordOf (merged: string, opts: MountOptions, stack: LayerStack, indexDb: string | undefined): MountRecord {
+export function mountRecordOf (merged: string, opts: MountOptions, stack: LayerStack, indexDb: string | undefined, upperForm: UpperForm = 'kernel'): MountRecord {
   const lowers = opts.readOnly && opts.upper !== undefined ? stack.lowers.slice(1) : stack.lowers
   const upperLayer = opts.readOnly && opts.upper !== undefined ? stack.lowers[0] : stack.upper
   const ids = [...lowers, ...(upperLayer === undefined ? [] : [upperLayer])].map((l) => ({ dev: String(l.dev), ino: String(l.ino) }))
@@ -64,7 +67,8 @@ export function mountRecordOf (merged: string, opts: MountOptions, stack: LayerS
     readOnly: opts.readOnly,
     whiteoutForms: lowers.map((l) => l.whiteouts ?? 'oci'),
     identities: ids,
-    indexDb
+    indexDb,
+    upperForm
   }
 }
 

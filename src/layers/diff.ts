@@ -52,7 +52,6 @@
 import { bytesOfString } from '../overlay/bytes.js'
 import { joinRel, parentOf, physical } from '../overlay/layers.js'
 import { isDirStat } from '../overlay/lower-view.js'
-import { isWhiteoutStat, OCI_OPAQUE_MARKER, OCI_WHITEOUT_PREFIX, OPAQUE_XATTR, REDIRECT_XATTR } from '../overlay/markers.js'
 import type { Stats } from '../overlay/sys/fs.js'
 import { sys } from '../overlay/sys/fs.js'
 import { Presence } from './presence.js'
@@ -101,15 +100,9 @@ function sameDir (a: Stats, b: Stats): boolean {
   return a.size === b.size && a.mode === b.mode && sameFsTime(a.mtimeNs, b.mtimeNs)
 }
 
-function isOpaque (phys: string, oci: boolean): boolean {
-  const v = sys.lgetxattr(phys, OPAQUE_XATTR)
-  if (v !== undefined && v.length === 1 && v[0] === 0x79) return true
-  return oci && sys.lstat(phys + '/' + OCI_OPAQUE_MARKER) !== undefined
-}
-
 export function diffStack (src: StackSource): Change[] {
   const { changed, below } = diffSides(src)
-  const oci = changed.whiteouts === 'oci'
+  const markers = changed.markers
   const presence = new Presence(below)
   const changes: Change[] = []
   const changedDirs = new Set<string>()
@@ -163,16 +156,17 @@ export function diffStack (src: StackSource): Change[] {
     names.sort(byteOrder)
     for (const name of names) {
       const rel = joinRel(dirRel, name)
-      if (oci && name.startsWith(OCI_WHITEOUT_PREFIX)) {
-        if (name === OCI_OPAQUE_MARKER) continue
-        const gone = joinRel(dirRel, name.slice(OCI_WHITEOUT_PREFIX.length))
+      const target = markers.whitedOutBy(name)
+      if (target !== undefined) {
+        if (target === '') continue // the opaque marker: read with its directory
+        const gone = joinRel(dirRel, target)
         record({ path: slash(gone), kind: 'D', reason: 'whiteout', layer: changed, old: heldOld(gone) }, gone)
         continue
       }
       const phys = physical(changed.layer, rel)
       const st = sys.lstat(phys)
       if (st === undefined) continue // removed while we read: a live mount changes under us
-      if (isWhiteoutStat(st)) {
+      if (markers.isWhiteout(st)) {
         record({ path: slash(rel), kind: 'D', reason: 'whiteout', layer: changed, old: heldOld(rel) }, rel)
         continue
       }
@@ -180,11 +174,11 @@ export function diffStack (src: StackSource): Change[] {
         addOrModify(rel, st, changed, 'added', undefined)
         continue
       }
-      if (!oci && sys.lgetxattr(phys, REDIRECT_XATTR) !== undefined) {
+      if (markers.redirectOf(phys) !== undefined) {
         renamed(rel)
         continue
       }
-      if (isOpaque(phys, oci) && presence.first(rel) !== undefined) {
+      if (markers.isOpaque(phys) && presence.first(rel) !== undefined) {
         record({ path: slash(rel), kind: 'D', reason: 'opaque', layer: changed, old: heldOld(rel) }, rel)
         changedDirs.add(rel)
       } else {

@@ -25,7 +25,7 @@
  * layers answer in seconds (scripts/bench-layers.ts).
  */
 import { joinRel, physical } from '../overlay/layers.js'
-import { isWhiteoutStat, OCI_OPAQUE_MARKER, isOciMarker } from '../overlay/markers.js'
+import { isWhiteoutStat, isOciMarker } from '../overlay/markers.js'
 import type { Node } from '../overlay/resolve.js'
 import { sys } from '../overlay/sys/fs.js'
 import type { SourceLayer, StackSource } from './stack-source.js'
@@ -125,7 +125,7 @@ export function stackStats (src: StackSource, progress?: StatsProgress): StackSt
  * and left out. Regular files carry their size, counted once per inode.
  */
 function * physicalEntries (layer: SourceLayer, s: LayerStats): Generator<PhysEntry> {
-  const oci = layer.whiteouts === 'oci'
+  const oci = layer.markers.ociNames
   const seenInodes = new Set<bigint>()
   const dirs: string[] = ['']
   while (dirs.length > 0) {
@@ -137,7 +137,7 @@ function * physicalEntries (layer: SourceLayer, s: LayerStats): Generator<PhysEn
     for (const d of entries) {
       const name = d.name
       const rel = joinRel(dir, name)
-      if (oci && (isOciMarker(name) || name === OCI_OPAQUE_MARKER)) { s.markers++; continue }
+      if (oci && isOciMarker(name)) { s.markers++; continue }
       if (d.isDirectory()) {
         dirs.push(rel)
         yield { rel, size: 0, counted: false }

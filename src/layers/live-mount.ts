@@ -19,6 +19,7 @@ import type { MountRecord } from '../cli/mount-record.js'
 import { readMountRecord } from '../cli/mount-record.js'
 import { splitEscaped, unescape } from '../cli/mount-options.js'
 import type { WhiteoutForm } from '../overlay/layer-form.js'
+import type { UpperForm } from '../overlay/upper-form.js'
 
 export class LiveMountError extends Error {
   constructor (message: string, readonly path: string) {
@@ -64,6 +65,8 @@ export interface LiveStack {
   readonly upper: string | undefined
   readonly workdir: string | undefined
   readonly whiteoutForms: readonly WhiteoutForm[]
+  /** The upper's marker form: the daemon's choice, or the kernel's (userxattr when mounted with it). */
+  readonly upperForm: UpperForm
   /** overlayts: the daemon's record (pid, index file, layer identities). */
   readonly record: MountRecord | undefined
 }
@@ -73,12 +76,14 @@ export interface LiveStack {
  * commas separate options (a comma inside a path is octal-escaped); inside a
  * lowerdir list `\:` is a colon, as in the mount options themselves.
  */
-export function kernelOverlayLayers (superOptions: string): { lowers: string[], upper: string | undefined, workdir: string | undefined } {
+export function kernelOverlayLayers (superOptions: string): { lowers: string[], upper: string | undefined, workdir: string | undefined, upperForm: UpperForm } {
   const lowers: string[] = []
   let upper: string | undefined
   let workdir: string | undefined
+  let upperForm: UpperForm = 'kernel'
   for (const raw of superOptions.split(',')) {
     const item = unescapeMountInfo(raw)
+    if (item === 'userxattr') upperForm = 'userxattr'
     const eq = item.indexOf('=')
     if (eq < 0) continue
     const key = item.slice(0, eq)
@@ -88,7 +93,7 @@ export function kernelOverlayLayers (superOptions: string): { lowers: string[], 
     else if (key === 'upperdir') upper = value
     else if (key === 'workdir') workdir = value
   }
-  return { lowers, upper, workdir }
+  return { lowers, upper, workdir, upperForm }
 }
 
 function alive (pid: number): boolean {
@@ -122,7 +127,7 @@ export function liveStackOf (given: string, mounts: readonly MountInfoLine[] = r
       throw new LiveMountError(`${merged}: a ${m.fstype} mount with no overlayts mount record (its daemon predates the record, or could not write it): give the layers with -o lowerdir=...,upperdir=...`, merged)
     }
     if (!alive(record.pid)) throw new LiveMountError(`${merged}: the daemon that recorded this mount (pid ${record.pid}) is gone: give the layers with -o`, merged)
-    return { merged, kind: 'overlayts', lowers: record.lowers, upper: record.upper, workdir: record.workdir, whiteoutForms: record.whiteoutForms, record }
+    return { merged, kind: 'overlayts', lowers: record.lowers, upper: record.upper, workdir: record.workdir, whiteoutForms: record.whiteoutForms, upperForm: record.upperForm ?? 'kernel', record }
   }
   throw new LiveMountError(`${lexical}: not a mountpoint (give a live overlay mount, or the layers with -o lowerdir=...,upperdir=...)`, lexical)
 }

@@ -51,7 +51,7 @@ export class Presence {
   /** lstat of `rel` in one layer, reached through real directories only. */
   statIn (layer: SourceLayer, rel: string): Stats | undefined {
     if (rel === '') return undefined
-    if (layer.whiteouts === 'oci' && isOciMarker(baseOf(rel))) return undefined
+    if (layer.markers.ociNames && isOciMarker(baseOf(rel))) return undefined
     if (!this.isRealDir(layer, parentOf(rel))) return undefined
     return sys.lstat(physical(layer.layer, rel))
   }

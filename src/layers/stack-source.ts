@@ -43,8 +43,14 @@ import type { Node } from '../overlay/resolve.js'
 import { Resolver } from '../overlay/resolve.js'
 import { openStack, StackError } from '../overlay/stack.js'
 import { sys } from '../overlay/sys/fs.js'
+import type { UpperForm } from '../overlay/upper-form.js'
+import { chooseUpperForm, lowerXattrNamespace } from '../overlay/upper-form.js'
+import { UpperMarkers } from '../overlay/upper-markers.js'
+import type { LayerMarkers } from './layer-markers.js'
+import { lowerLayerMarkers, upperLayerMarkers } from './layer-markers.js'
 import type { LiveStack } from './live-mount.js'
 import { liveStackOf } from './live-mount.js'
+import { detectUpperForm } from './upper-form-of.js'
 
 /** Where the stack was found. */
 export type StackRequest =
@@ -71,8 +77,10 @@ export interface SourceLayer {
   readonly root: string
   /** For people: "upper", "lower 0", ... */
   readonly label: string
-  /** The upper is read in the kernel's form, always (the kernel, and overlayts, write only that form). */
+  /** How its whiteouts are read: lowers as decided per layer; the upper `oci` in the oci upper form, else `kernel`. */
   readonly whiteouts: WhiteoutForm
+  /** What its marker names and xattrs mean (layer-markers.ts). */
+  readonly markers: LayerMarkers
   readonly layer: Layer
 }
 
@@ -127,17 +135,18 @@ export class StackSource {
     readonly stack: LayerStack,
     readonly origin: StackOrigin,
     private readonly view: ToolLowerView,
-    readonly index: IndexUse | undefined
+    readonly index: IndexUse | undefined,
+    /** The upper's marker form (src/overlay/upper-form.ts). */
+    readonly upperForm: UpperForm = 'kernel'
   ) {
-    const label = (l: Layer): SourceLayer => ({
-      role: l.role, index: l.index, root: l.root, layer: l,
-      label: l.role === 'upper' ? 'upper' : `lower ${l.index}`,
-      whiteouts: l.role === 'upper' ? 'kernel' : l.whiteouts ?? 'oci'
-    })
+    const upperMarkers = new UpperMarkers(sys, undefined, upperForm)
+    const label = (l: Layer): SourceLayer => l.role === 'upper'
+      ? { role: l.role, index: l.index, root: l.root, layer: l, label: 'upper', whiteouts: upperForm === 'oci' ? 'oci' : 'kernel', markers: upperLayerMarkers(upperMarkers) }
+      : { role: l.role, index: l.index, root: l.root, layer: l, label: `lower ${l.index}`, whiteouts: l.whiteouts ?? 'oci', markers: lowerLayerMarkers(l.whiteouts ?? 'oci', l.xattrs ?? 'trusted') }
     this.upper = stack.upper === undefined ? undefined : label(stack.upper)
     this.lowers = stack.lowers.map(label)
     this.layers = this.upper === undefined ? this.lowers : [this.upper, ...this.lowers]
-    this.resolver = new Resolver(stack, view)
+    this.resolver = new Resolver(stack, view, upperMarkers)
   }
 
   get lowerView (): LowerView { return this.view }
@@ -219,9 +228,11 @@ export function openStackSource (req: StackRequest, opts: OpenOptions = {}): Sta
   let origin: StackOrigin
   let indexDb: string | undefined
   let mayBuild = opts.index !== 'existing'
+  let upperForm: UpperForm
   if (req.merged !== undefined) {
     const live: LiveStack = liveStackOf(req.merged)
     stack = openStack({ lowers: live.lowers, upper: live.upper, whiteoutForms: live.whiteoutForms, readOnlyInspection: true })
+    upperForm = live.upperForm
     origin = { kind: live.kind, merged: live.merged, pid: live.record?.pid }
     if (live.record !== undefined) {
       const ids = [...stack.lowers, ...(stack.upper === undefined ? [] : [stack.upper])]
@@ -240,10 +251,14 @@ export function openStackSource (req: StackRequest, opts: OpenOptions = {}): Sta
   } else {
     const o = parseMountOptions(req.options, req.cwd)
     stack = openStack({ lowers: o.lowers, upper: o.upper, whiteouts: o.whiteouts, readOnlyInspection: true })
+    upperForm = offlineUpperForm(stack, o.upperForm)
     // A workdir is checked as the mount checks it (same filesystem as upper, ...) only to find the index in it.
     indexDb = indexPathFor(o.index, o.workdir === undefined ? undefined : realOrSelf(o.workdir))
     origin = { kind: 'offline' }
   }
+  // The lowers' overlay xattrs in the namespace the upper's form reads them in, as the daemon does.
+  const ns = lowerXattrNamespace(upperForm)
+  if (ns !== 'trusted') stack = { ...stack, lowers: stack.lowers.map((l) => ({ ...l, xattrs: ns })) }
   const view = new ToolLowerView(new ScanLowerView(stack.lowers))
   let use: IndexUse | undefined
   if (opts.index !== 'off' && indexDb !== undefined) {
@@ -256,7 +271,26 @@ export function openStackSource (req: StackRequest, opts: OpenOptions = {}): Sta
     }
   }
   if (use !== undefined) view.useIndex(new IndexedLowerView(use.path, stack.lowers, view, () => view.markStale()))
-  return new StackSource(stack, origin, view, use)
+  return new StackSource(stack, origin, view, use, upperForm)
+}
+
+/**
+ * The upper's form for a stack given by options: the option if it names
+ * one; with `auto`, what the upper holds (upper-form-of.ts), else the
+ * daemon's probe (upper-form.ts) in the workdir's work dir when there is
+ * one (what the daemon would choose there), else the kernel's.
+ */
+function offlineUpperForm (stack: LayerStack, option: UpperForm | 'auto'): UpperForm {
+  if (option !== 'auto') return option
+  if (stack.upper === undefined) return 'kernel'
+  const held = detectUpperForm(stack.upper.root)
+  if (held !== undefined) return held
+  if (stack.workdir !== undefined && stack.work !== undefined && sys.lstat(stack.work) !== undefined) {
+    try {
+      return chooseUpperForm(sys, stack.work, 'auto').form
+    } catch { /* not writable by this user */ }
+  }
+  return 'kernel'
 }
 
 function realOrSelf (p: string): string {

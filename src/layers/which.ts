@@ -18,7 +18,7 @@
  */
 import { baseOf, joinRel, parentOf, physical } from '../overlay/layers.js'
 import { isDirStat } from '../overlay/lower-view.js'
-import { isWhiteoutStat, OCI_OPAQUE_MARKER, OCI_WHITEOUT_PREFIX, OPAQUE_XATTR, REDIRECT_XATTR } from '../overlay/markers.js'
+import { isWhiteoutStat, OCI_WHITEOUT_PREFIX } from '../overlay/markers.js'
 import type { Node } from '../overlay/resolve.js'
 import type { Stats } from '../overlay/sys/fs.js'
 import { sys } from '../overlay/sys/fs.js'
@@ -84,17 +84,14 @@ export function typeOf (st: Stats): EntryType {
 const rooted = (rel: string): string => '/' + rel
 
 function isOpaqueDir (layer: SourceLayer, rel: string): boolean {
-  const phys = physical(layer.layer, rel)
-  const v = sys.lgetxattr(phys, OPAQUE_XATTR)
-  if (v !== undefined && v.length === 1 && v[0] === 0x79) return true
-  return layer.whiteouts === 'oci' && sys.lstat(phys + '/' + OCI_OPAQUE_MARKER) !== undefined
+  return layer.markers.isOpaque(physical(layer.layer, rel))
 }
 
 /** The whiteout of `name` in one layer's directory `dirRel`, in either form. */
 function whiteoutIn (layer: SourceLayer, dirRel: string, name: string): { path: string, form: 'kernel' | 'oci' } | undefined {
   const st = sys.lstat(physical(layer.layer, joinRel(dirRel, name)))
   if (st !== undefined && isWhiteoutStat(st)) return { path: rooted(joinRel(dirRel, name)), form: 'kernel' }
-  if (layer.whiteouts === 'oci' && sys.lstat(physical(layer.layer, joinRel(dirRel, OCI_WHITEOUT_PREFIX + name))) !== undefined) {
+  if (layer.markers.ociNames && sys.lstat(physical(layer.layer, joinRel(dirRel, OCI_WHITEOUT_PREFIX + name))) !== undefined) {
     return { path: rooted(joinRel(dirRel, OCI_WHITEOUT_PREFIX + name)), form: 'oci' }
   }
   return undefined
@@ -140,8 +137,8 @@ export class WhichExplainer {
       return { ...base, shadows: this.copiesBelow(layer, node.inUpper ? this.lowerPathOf(node) : node.lower!.rel), parts: undefined }
     }
     const parts = this.src.dirParts(node).map((p): DirPartInfo => {
-      const redirect = sys.lgetxattr(physical(p.layer.layer, p.rel), REDIRECT_XATTR)
-      return { layer: p.layer, path: rooted(p.rel), opaque: isOpaqueDir(p.layer, p.rel), redirect: redirect?.toString('latin1') }
+      const redirect = p.layer.markers.redirectOf(physical(p.layer.layer, p.rel))
+      return { layer: p.layer, path: rooted(p.rel), opaque: isOpaqueDir(p.layer, p.rel), redirect }
     })
     // Below the last part: copies the merge never reaches (cut off by an opaque dir, or by a non-directory above).
     const last = parts[parts.length - 1]!

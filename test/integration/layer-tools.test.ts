@@ -152,6 +152,13 @@ for (const form of ['kernel', 'oci'] as const) {
   })
 }
 
+t.test('an OCI-form upper (upper_form=oci, as on an overlayfs): the same answers', async t => {
+  const b = await built(t, 'kernel')
+  const m = await mountOverlayts(t, { lower: b.lowers, upper: b.upper, work: b.work, merged: b.merged, extra: ['-o', 'upper_form=oci'] })
+  await checkTools(t, b, m, 'kernel', 'overlayts, oci upper')
+  t.ok(fs.readdirSync(b.upper).some((n) => n.startsWith('.wh.')), 'the upper holds .wh. markers')
+})
+
 t.test('kernel form, changed through the kernel\'s overlayfs', async t => {
   const b = await built(t, 'kernel')
   const m = await mountKernel(t, { lower: b.lowers, upper: b.upper, work: b.work, merged: b.merged, redirectDir: true })

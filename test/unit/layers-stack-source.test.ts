@@ -76,7 +76,8 @@ t.test('bad input: clear errors', async t => {
 t.test('kernel overlay mountinfo: escapes, lowerdir+=', async t => {
   // As /proc/self/mountinfo shows `lowerdir=/x/l 1:/x/l\:2` (space octal, backslash octal, colon escaped).
   t.same(kernelOverlayLayers('rw,lowerdir=/x/l\\0401:/x/l\\134:2,upperdir=/x/u\\054v,workdir=/x/w,redirect_dir=on,uuid=on'),
-    { lowers: ['/x/l 1', '/x/l:2'], upper: '/x/u,v', workdir: '/x/w' })
+    { lowers: ['/x/l 1', '/x/l:2'], upper: '/x/u,v', workdir: '/x/w', upperForm: 'kernel' })
+  t.equal(kernelOverlayLayers('rw,lowerdir=/l,upperdir=/u,workdir=/w,userxattr').upperForm, 'userxattr')
   t.same(kernelOverlayLayers('ro,lowerdir+=/a,lowerdir+=/b:c').lowers, ['/a', '/b:c'])
   const lines = parseMountInfo('49 27 0:40 / /tmp/m\\040x rw,relatime - overlay overlay rw,lowerdir=/l,upperdir=/u,workdir=/w\n')
   t.same(lines, [{ mountPoint: '/tmp/m x', fstype: 'overlay', source: 'overlay', superOptions: 'rw,lowerdir=/l,upperdir=/u,workdir=/w' }])
