@@ -59,7 +59,8 @@ export async function unpackCommand (argv: string[]): Promise<number> {
 
 async function unpackWith (a: UnpackArgs): Promise<number> {
   const input: Readable = a.layer === '-' ? process.stdin : fs.createReadStream(a.layer, { highWaterMark: 1 << 20 })
-  const interrupt = (): void => { input.destroy(new Error('interrupted')) }
+  let interrupted = false
+  const interrupt = (): void => { interrupted = true; input.destroy(new Error('interrupted')) }
   process.once('SIGINT', interrupt)
   process.once('SIGTERM', interrupt)
   try {
@@ -88,6 +89,9 @@ async function unpackWith (a: UnpackArgs): Promise<number> {
       if (r.skippedXattrs > 0) process.stdout.write(`skipped  ${r.skippedXattrs} xattrs (only user.* and security.capability are applied)\n`)
     }
     return 0
+  } catch (e) {
+    if (interrupted) throw new Error('interrupted; nothing was unpacked')
+    throw e
   } finally {
     process.removeListener('SIGINT', interrupt)
     process.removeListener('SIGTERM', interrupt)
