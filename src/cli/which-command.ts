@@ -36,7 +36,8 @@ function mountOf (abs: string): string {
 }
 
 function copyText (c: Copy): string {
-  return `${c.layer.label} ${displayPath(c.path)} (${c.type}, ${humanBytes(c.size)})`
+  // A directory's own size says nothing of what it holds: not shown.
+  return `${c.layer.label} ${displayPath(c.path)} (${c.type === 'dir' ? 'dir' : `${c.type}, ${humanBytes(c.size)}`})`
 }
 
 function whichText (w: Which): string {

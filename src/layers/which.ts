@@ -165,14 +165,21 @@ export class WhichExplainer {
     const missingRel = joinRel(parent.rel, name)
     const missing = rooted(missingRel)
     const parts = this.src.dirParts(parent)
+    // The copies a marker hides: of the missing name and, below it, of the path asked for.
+    const rest = names.slice(i + 1).join('/')
+    const hiddenBelow = (layer: SourceLayer, relInLayer: string): Copy[] => {
+      const copies = this.copiesBelow(layer, relInLayer)
+      if (rest === '') return copies
+      return [...copies, ...this.copiesBelow(layer, joinRel(relInLayer, rest))]
+    }
     for (const [k, part] of parts.entries()) {
       const wh = whiteoutIn(part.layer, part.rel, name)
       if (wh !== undefined) {
-        return { path: rooted(rel), present: false, missing, reason: 'whiteout', by: { layer: part.layer, path: wh.path, form: wh.form }, hidden: this.copiesBelow(part.layer, joinRel(part.rel, name)) }
+        return { path: rooted(rel), present: false, missing, reason: 'whiteout', by: { layer: part.layer, path: wh.path, form: wh.form }, hidden: hiddenBelow(part.layer, joinRel(part.rel, name)) }
       }
       // The merge of `parent` stops at an opaque part: copies below it are cut off.
       if (k === parts.length - 1 && isOpaqueDir(part.layer, part.rel)) {
-        const hidden = this.copiesBelow(part.layer, joinRel(part.rel, name))
+        const hidden = hiddenBelow(part.layer, joinRel(part.rel, name))
         if (hidden.length > 0) return { path: rooted(rel), present: false, missing, reason: 'opaque', by: { layer: part.layer, path: rooted(part.rel) }, hidden }
       }
     }
@@ -184,7 +191,7 @@ export class WhichExplainer {
         const wh = whiteoutIn(l, parentOf(last.rel), baseOf(last.rel))
         const st = wh === undefined ? this.presence.statIn(l, last.rel) : undefined
         if (wh === undefined && st === undefined) continue
-        const hidden = this.copiesBelow(l, joinRel(last.rel, name))
+        const hidden = hiddenBelow(l, joinRel(last.rel, name))
         if (hidden.length === 0) break
         if (wh !== undefined) return { path: rooted(rel), present: false, missing, reason: 'whiteout', by: { layer: l, path: wh.path, form: wh.form }, hidden }
         if (!isDirStat(st!)) return { path: rooted(rel), present: false, missing, reason: 'not-a-directory', by: { layer: l, path: rooted(last.rel) }, hidden }
