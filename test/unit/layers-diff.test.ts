@@ -91,3 +91,19 @@ t.test('sorted by path as bytes, names not UTF-8 kept', async t => {
   // '-' (0x2d) sorts before '/' (0x2f): "/a-b" before "/a/b", as Go compares strings.
   t.equal(out, 'A /a\nA /a-b\nA /a/b\nA /x\xff\n')
 })
+
+t.test('an OCI-form upper (upper_form=oci): .wh.NAME is D, .wh..wh..opq marks its dir opaque', async t => {
+  t.equal(diff(t, ({ u, l1 }) => {
+    w(`${l1}/a/x`); w(`${l1}/o/old`); w(`${u}/a/.wh.x`, ''); w(`${u}/o/.wh..wh..opq`, ''); w(`${u}/o/new`)
+  }, ',upper_form=oci'), 'C /a\nD /a/x\nD /o\nA /o/new\n')
+  t.equal(diff(t, ({ u, l1 }) => { w(`${l1}/a/x`); w(`${u}/a/.wh.x`, '') }), 'C /a\nD /a/x\n', 'upper_form=auto offline: read from what the upper holds')
+  t.equal(diff(t, ({ u, l1 }) => { w(`${l1}/a/x`); w(`${u}/a/.wh.x`, '') }, ',upper_form=kernel'), 'C /a\nA /a/.wh.x\n', 'in the kernel form the same file is a plain name')
+})
+
+t.test('a lower symlink is never followed: a path below it is not "held" there', async t => {
+  const outside = t.testdir({ f: 'outside' })
+  t.equal(diff(t, ({ u, l1 }) => {
+    fs.symlinkSync(outside, `${l1}/d`)
+    md(`${u}/d`); w(`${u}/d/f`)
+  }), 'C /d\nA /d/f\n', 'docker\'s os.Stat would follow the link and call /d/f C')
+})
