@@ -7,7 +7,9 @@
  * directories themselves, never the mount, and sees the merged view through
  * the overlay core's own Resolver and lower view (src/overlay), so it applies
  * exactly the daemon's lookup rules: whiteouts of both forms, opaque dirs,
- * redirects.
+ * redirects, and the upper in the marker form it was written in (kernel,
+ * userxattr, oci: the daemon's recorded choice, the kernel mount's
+ * userxattr option, or offline the option, else what the upper holds).
  *
  * API:
  *   const src = openStackSource({ merged: '/m' })            // live mount
@@ -17,6 +19,7 @@
  *   src.names(node)   a merged directory's names, sorted as bytes
  *   src.walk()        every merged entry below the root, depth first, sorted
  *   src.servingLayer(node), src.dirParts(node)   where an entry comes from
+ *   src.upperForm     the upper's marker form; each layer's `markers` reads its markers
  *   src.close()
  * Paths are merged-relative byte strings (src/overlay/bytes.ts), no leading '/'.
  *
@@ -25,6 +28,9 @@
  * at workdir/ or index=PATH, built there first if missing or stale (as the
  * next mount would), with `index: 'auto'`. Otherwise the layers are scanned.
  * The upper is always read live, as the daemon reads it.
+ *
+ * From src/cli this uses only leaf modules, shared with the mount: option
+ * parsing, the index's place, the daemon's mount record.
  */
 import * as fs from 'node:fs'
 import * as path from 'node:path'
