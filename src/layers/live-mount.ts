@@ -16,7 +16,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import type { MountRecord } from '../cli/mount-record.js'
-import { readMountRecord } from '../cli/mount-record.js'
+import { mountRecordPath, readMountRecord } from '../cli/mount-record.js'
 import { splitEscaped, unescape } from '../cli/mount-options.js'
 import type { WhiteoutForm } from '../overlay/layer-form.js'
 import type { UpperForm } from '../overlay/upper-form.js'
@@ -123,6 +123,13 @@ export function liveStackOf (given: string, mounts: readonly MountInfoLine[] = r
       return { merged, kind: 'kernel-overlay', ...k, whiteoutForms: k.lowers.map(() => 'kernel'), record: undefined }
     }
     const record = readMountRecord(merged)
+    if (record === undefined && fs.existsSync(mountRecordPath(merged))) {
+      try {
+        fs.accessSync(mountRecordPath(merged), fs.constants.R_OK)
+      } catch {
+        throw new LiveMountError(`${merged}: its mount record ${mountRecordPath(merged)} is not readable by this user (the daemon's owner can read it): give the layers with -o`, merged)
+      }
+    }
     if (record === undefined) {
       throw new LiveMountError(`${merged}: a ${m.fstype} mount with no overlayts mount record (its daemon predates the record, or could not write it): give the layers with -o lowerdir=...,upperdir=...`, merged)
     }
