@@ -19,5 +19,7 @@ static inline void export_int (napi_env env, napi_value exports, const char *nam
 
 // fuse_dev.c's functions, registered by overlayts_native.c's module init.
 void fuse_dev_register (napi_env env, napi_value exports);
+// fuse_uring.c's functions (FUSE over io_uring), registered the same way.
+void fuse_uring_register (napi_env env, napi_value exports);
 
 #endif

@@ -610,6 +610,7 @@ static napi_value init (napi_env env, napi_value exports) {
   export_int(env, exports, "XATTR_CREATE", XATTR_CREATE);
   export_int(env, exports, "XATTR_REPLACE", XATTR_REPLACE);
   fuse_dev_register(env, exports);
+  fuse_uring_register(env, exports);
   return exports;
 }
 

@@ -78,6 +78,7 @@ export async function runDaemon (o: DaemonOptions): Promise<number> {
       transport: o.mount.transport,
       attrTimeout: o.mount.attrTimeout,
       passthrough: o.mount.passthrough,
+      uring: o.mount.uring,
       onUnmounted: () => {
         log.info({ merged: o.merged, ...layers }, 'unmounted')
         void Promise.allSettled([overlay.closeAll(), index?.close()]).finally(() => finish(0))

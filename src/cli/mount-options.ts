@@ -31,6 +31,8 @@ export interface MountOptions {
   transport: Transport
   /** Hand the kernel backing files at open (kernel transport), where the kernel allows it. */
   passthrough: boolean
+  /** FUSE over io_uring (kernel transport): auto, on or off (src/fuse/kernel/session.ts). */
+  uring: UringOption
   /** How the lowers' whiteouts are read: `.wh.*` files as OCI markers or as plain names (src/overlay/layer-form.ts). */
   whiteouts: WhiteoutOption
   /**
@@ -43,6 +45,8 @@ export interface MountOptions {
 }
 
 export type Transport = 'kernel' | 'fuse-native'
+export type UringOption = 'auto' | 'on' | 'off'
+const URING_OPTIONS: readonly UringOption[] = ['auto', 'on', 'off']
 
 /** Flags mount(8), fstab and FUSE helpers may pass; they change nothing here. */
 const GENERIC_FLAGS = new Set([
@@ -96,7 +100,7 @@ function layerPath (key: string, raw: string, cwd: string): string {
 
 /** Parses one or more -o strings (mount(8) may pass several). */
 export function parseMountOptions (optionStrings: readonly string[], cwd = process.cwd()): MountOptions {
-  const out: MountOptions = { lowers: [], upper: undefined, workdir: undefined, index: undefined, readOnly: false, attrTimeout: undefined, transport: 'kernel', passthrough: true, whiteouts: 'auto', upperForm: 'auto', redirectDir: undefined }
+  const out: MountOptions = { lowers: [], upper: undefined, workdir: undefined, index: undefined, readOnly: false, attrTimeout: undefined, transport: 'kernel', passthrough: true, uring: 'auto', whiteouts: 'auto', upperForm: 'auto', redirectDir: undefined }
   let userxattr = false
   let upperForm: UpperFormOption | undefined
   const seen = new Set<string>()
@@ -152,6 +156,10 @@ export function parseMountOptions (optionStrings: readonly string[], cwd = proce
         case 'passthrough':
           if (value !== 'on' && value !== 'off') throw new OptionError(`passthrough is on or off, not ${value ?? '(none)'}`)
           out.passthrough = value === 'on'
+          break
+        case 'uring':
+          if (!URING_OPTIONS.includes(value as UringOption)) throw new OptionError(`uring is ${URING_OPTIONS.join(', ')}, not ${value ?? '(none)'}`)
+          out.uring = value as UringOption
           break
         default:
           if (value === undefined && GENERIC_FLAGS.has(key)) break

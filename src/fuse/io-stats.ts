@@ -29,7 +29,11 @@ export interface IoOpStats {
 export interface IoStatsSnapshot {
   read: IoOpStats
   write: IoOpStats
+  /** Requests by the path they came (kernel transport): read from /dev/fuse, or through io_uring. */
+  requests: Record<RequestPath, number>
 }
+
+export type RequestPath = 'device' | 'io_uring'
 
 function emptyOp (): IoOpStats {
   return { requests: 0, bytes: 0, min: null, max: null, buckets: {} }
@@ -44,6 +48,11 @@ export function bucketOf (size: number): number {
 export class IoStats {
   private read = emptyOp()
   private write = emptyOp()
+  private requests: Record<RequestPath, number> = { device: 0, io_uring: 0 }
+
+  countRequest (path: RequestPath): void {
+    this.requests[path]++
+  }
 
   count (op: 'read' | 'write', size: number): void {
     const s = op === 'read' ? this.read : this.write
@@ -57,7 +66,7 @@ export class IoStats {
 
   snapshot (): IoStatsSnapshot {
     const copy = (s: IoOpStats): IoOpStats => ({ ...s, buckets: { ...s.buckets } })
-    return { read: copy(this.read), write: copy(this.write) }
+    return { read: copy(this.read), write: copy(this.write), requests: { ...this.requests } }
   }
 
   /** One JSON line: {"msg":"io stats","reason":...,"read":{...},"write":{...}}. */

@@ -25,6 +25,8 @@ export interface FuseMountOptions {
   readonly attrTimeout: number | undefined
   /** Kernel transport: hand the kernel backing files where it allows it. */
   readonly passthrough: boolean
+  /** Kernel transport: take requests through FUSE over io_uring where the kernel offers it (auto, on), or never (off). */
+  readonly uring: 'auto' | 'on' | 'off'
   /** Called once when the mount ends, whoever unmounted it. */
   readonly onUnmounted: () => void
 }

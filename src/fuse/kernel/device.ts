@@ -1,8 +1,8 @@
 /**
  * The device half of the direct /dev/fuse transport (no libfuse): open and
  * clone /dev/fuse, mount(2)/umount2(2), the passthrough backing-file ioctls,
- * and reader threads that hand every request read from the device to JS as a
- * Buffer. Decoding requests and writing replies (fs.writeSync(fd, reply), one
+ * readers that hand every request read from the device to JS as a Buffer,
+ * and FUSE over io_uring (the same requests and replies through a ring). Decoding requests and writing replies (fs.writeSync(fd, reply), one
  * whole reply per write) is done elsewhere in TypeScript.
  *
  * Typed wrapper around native/fuse_dev.c, part of the project's addon (loaded
@@ -17,6 +17,10 @@
 import { loadAddon } from '../../overlay/sys/addon.js'
 
 declare const readerHandleBrand: unique symbol
+declare const uringHandleBrand: unique symbol
+/** Opaque handle of a FUSE-over-io_uring ring (from uringSetup). */
+export interface UringHandle { readonly [uringHandleBrand]: never }
+
 /** Opaque handle of a set of reader threads (from startReaders). */
 export interface ReaderHandle { readonly [readerHandleBrand]: never }
 
@@ -42,6 +46,11 @@ interface FuseDevBinding {
   fuseStartReaders(fds: number[], bufSize: number, onRequest: RequestCallback): ReaderHandle
   fuseStopReaders(handle: ReaderHandle): void
   fuseStartPoll(fd: number, bufSize: number, onRequest: RequestCallback): void
+  fuseUringQueues(): number
+  fuseUringSetup(devFd: number, payloadSize: number): UringHandle
+  fuseUringStart(handle: UringHandle, onRequest: RequestCallback): number
+  fuseUringCommit(handle: UringHandle, entry: number, reply: Buffer): void
+  fuseUringStop(handle: UringHandle): void
   readonly MS_RDONLY: number
   readonly MS_NOSUID: number
   readonly MS_NODEV: number
@@ -57,7 +66,7 @@ interface FuseDevBinding {
 
 function load (): FuseDevBinding {
   const binding = loadAddon() as Partial<FuseDevBinding>
-  if (typeof binding.fuseStartReaders !== 'function') {
+  if (typeof binding.fuseStartReaders !== 'function' || typeof binding.fuseUringSetup !== 'function') {
     throw new Error('overlayts: the native addon predates the /dev/fuse transport; rebuild it with `node scripts/build-native.mjs`')
   }
   return binding as FuseDevBinding
@@ -148,6 +157,45 @@ export function stopReaders (handle: ReaderHandle): void {
  */
 export function startPoll (fd: number, bufSize: number, onRequest: RequestCallback): void {
   binding.fuseStartPoll(fd, bufSize, onRequest)
+}
+
+/**
+ * FUSE over io_uring (native/fuse_uring.c, whose contract this follows): the
+ * number of queues the kernel wants, one per possible CPU.
+ */
+export function uringQueues (): number {
+  return binding.fuseUringQueues()
+}
+
+/**
+ * Sets up the ring and its entries' buffers for the connection of `devFd`
+ * (nothing registered yet). Throws where io_uring is unavailable. Call it
+ * before answering INIT, and accept FUSE_OVER_IO_URING only if it worked.
+ */
+export function uringSetup (devFd: number, payloadSize: number): UringHandle {
+  return binding.fuseUringSetup(devFd, payloadSize)
+}
+
+/**
+ * After the INIT reply accepting FUSE_OVER_IO_URING: registers every entry
+ * and serves the ring on this thread's event loop. Requests come as
+ * onRequest(entry, req, 0), each to be answered once with uringCommit; an
+ * entry's end as onRequest(-1, null, errno). Returns 0, or the errno of a
+ * registration the kernel refused (the connection then stays on device
+ * reads: uringStop the ring).
+ */
+export function uringStart (handle: UringHandle, onRequest: RequestCallback): number {
+  return binding.fuseUringStart(handle, onRequest)
+}
+
+/** Answers the request in ring entry `entry` with `reply` (out header + body) and fetches the next. */
+export function uringCommit (handle: UringHandle, entry: number, reply: Buffer): void {
+  binding.fuseUringCommit(handle, entry, reply)
+}
+
+/** Stops serving and closes the ring, once the connection has ended. */
+export function uringStop (handle: UringHandle): void {
+  binding.fuseUringStop(handle)
 }
 
 export const MS_RDONLY: number = binding.MS_RDONLY

@@ -2,7 +2,9 @@
  * The kernel transport's mount: open /dev/fuse, mount(2) it on the merged
  * directory, and serve the session until the kernel ends it (umount, or an
  * abort). Requests are read on the JS thread's event loop (session.ts);
- * OVERLAYTS_FUSE_READERS=threads reads them on native threads instead.
+ * OVERLAYTS_FUSE_READERS=threads reads them on native threads instead, and
+ * with FUSE over io_uring (`-o uring=`, where the kernel offers it) they
+ * come through the ring's queues, on the event loop too.
  *
  * Mount options, as a kernel overlayfs mount behaves:
  * - default_permissions: the kernel checks permissions against the
@@ -108,6 +110,8 @@ export async function mountKernel (overlay: Overlay, o: FuseMountOptions): Promi
     // Registering a backing file needs CAP_SYS_ADMIN: without root, no passthrough.
     passthrough: o.passthrough && IS_ROOT,
     readers: READER_MODE,
+    uring: o.uring,
+    ioStats,
     onEnd: () => {
       process.removeListener(IO_STATS_SIGNAL, onSignal)
       ioStats.log(o.log, 'unmount')
@@ -123,7 +127,18 @@ export async function mountKernel (overlay: Overlay, o: FuseMountOptions): Promi
   // the readers do now; wait for it so the mount is live when we return.
   const n = await session.initialized()
   return {
-    details: { transport: 'kernel', protocol: `7.${n.minor}`, passthrough: n.passthrough, maxWrite: n.maxWrite, readers: READER_MODE === 'poll' ? 'poll' : fds.length },
+    details: {
+      transport: 'kernel',
+      protocol: `7.${n.minor}`,
+      passthrough: n.passthrough,
+      maxWrite: n.maxWrite,
+      // Where requests come from: 'io_uring' (one queue per CPU), or 'read' of the device.
+      requests: n.requests,
+      ...(n.requests === 'io_uring' ? { uringQueues: device.uringQueues() } : {}),
+      ...(n.uringRefused !== undefined ? { uringRefused: n.uringRefused } : {}),
+      // The device reader (INIT, FORGET and INTERRUPT still come this way with io_uring).
+      readers: READER_MODE === 'poll' ? 'poll' : fds.length
+    },
     unmount: () => runUnmount(o.merged, false),
     detach: () => runUnmount(o.merged, true),
     ioStats

@@ -14,6 +14,16 @@
  * errno. Every request but FORGET, BATCH_FORGET and INTERRUPT is answered
  * exactly once, whatever happens: a caller in the kernel waits on each.
  *
+ * FUSE over io_uring (Linux 6.14+, fuse's enable_uring=1): where the kernel
+ * offers FUSE_OVER_IO_URING and a ring can be set up, INIT accepts it and
+ * then registers one queue of ring entries per CPU (native/fuse_uring.c).
+ * From then on the kernel sends every request but FORGET and INTERRUPT
+ * through the ring, still served on this thread's event loop, and each reply
+ * is committed to its entry, which fetches the next request in the same
+ * call. The device reader keeps running for the rest, and notifications
+ * still go to the device. Where the kernel refuses, requests stay on the
+ * device: `negotiated.requests` says which path a session uses.
+ *
  * Replies are written synchronously: writing to /dev/fuse never waits.
  * Notifications (the server telling the kernel to drop a cached attribute)
  * are written from the thread pool instead: a notification may wait for a
@@ -21,6 +31,7 @@
  * thread.
  */
 import { write, writeSync } from 'node:fs'
+import type { IoStats } from '../io-stats.js'
 import type { Logger } from 'pino'
 import { displayPath } from '../../overlay/bytes.js'
 import { FsError, MarkerWriteError, toFsError } from '../../overlay/errors.js'
@@ -50,7 +61,17 @@ export interface Negotiated {
   readonly flags: bigint
   readonly passthrough: boolean
   readonly maxWrite: number
+  /** Where requests come from: the io_uring queues, or reads of /dev/fuse. */
+  readonly requests: 'io_uring' | 'read'
+  /** Why not io_uring, when it was not off by option. */
+  readonly uringRefused?: string
 }
+
+/** `-o uring=`: auto (use it where the kernel offers it), on (the same, and warn if not), off. */
+export type UringMode = 'auto' | 'on' | 'off'
+
+const ENOTCONN = 107
+const ECANCELED = 125
 
 export interface SessionOptions {
   readonly log: Logger
@@ -65,6 +86,10 @@ export interface SessionOptions {
    * handed over to this thread.
    */
   readonly readers: ReaderMode
+  /** Whether to take requests through io_uring where the kernel offers it. */
+  readonly uring: UringMode
+  /** Counts the requests of each path (io stats). */
+  readonly ioStats: IoStats
 }
 
 export type ReaderMode = 'poll' | 'threads'
@@ -81,6 +106,7 @@ export class Session {
   private ended = false
   negotiated: Negotiated | undefined
   private initWaiters: Array<(n: Negotiated) => void> = []
+  private ring: device.UringHandle | undefined
 
   /** `fds[0]` is the mounted device fd; the others are its clones. */
   constructor (readonly fds: readonly number[], private readonly opts: SessionOptions) {}
@@ -92,6 +118,7 @@ export class Session {
   start (): void {
     const onRequest: device.RequestCallback = (channel, buf, errno) => {
       if (buf === null) { this.end(errno); return }
+      this.opts.ioStats.countRequest('device')
       this.dispatch(new Request(buf, this.fds[channel]!))
     }
     // The readers run until the kernel ends the connection (unmount, abort).
@@ -157,9 +184,9 @@ export class Session {
       b.writeUInt32LE(b.length, 0)
       b.writeInt32LE(0, 4)
       b.writeBigUInt64LE(req.unique, 8)
-      this.write(req.channel, b)
+      this.replyTo(req, b)
     } else {
-      this.write(req.channel, reply(req.unique, 0, a))
+      this.replyTo(req, reply(req.unique, 0, a))
     }
   }
 
@@ -186,7 +213,16 @@ export class Session {
   }
 
   private send (req: Request, error: number): void {
-    this.write(req.channel, reply(req.unique, error))
+    this.replyTo(req, reply(req.unique, error))
+  }
+
+  /** A reply goes back the way its request came: its ring entry, or the device fd it was read from. */
+  private replyTo (req: Request, b: Buffer): void {
+    if (req.ringEntry >= 0) {
+      if (this.ring !== undefined) device.uringCommit(this.ring, req.ringEntry, b)
+    } else {
+      this.write(req.channel, b)
+    }
   }
 
   private write (fd: number, b: Buffer): void {
@@ -222,6 +258,19 @@ export class Session {
       InitFlag.MAX_PAGES | InitFlag.CACHE_SYMLINKS | InitFlag.SETXATTR_EXT | InitFlag.INIT_EXT |
       InitFlag.ASYNC_DIO | InitFlag.ABORT_ERROR
     if (this.opts.passthrough && minor >= PASSTHROUGH_MINOR) want |= InitFlag.PASSTHROUGH
+    // The ring is set up before it is accepted: once INIT accepts it, the
+    // kernel holds every request back until the ring's queues are registered.
+    let uringRefused: string | undefined
+    if (this.opts.uring === 'off') uringRefused = undefined
+    else if ((offered & InitFlag.OVER_IO_URING) === 0n) uringRefused = 'the kernel does not offer FUSE_OVER_IO_URING (Linux < 6.14, or fuse enable_uring=0)'
+    else {
+      try {
+        this.ring = device.uringSetup(this.devFd, MAX_WRITE)
+        want |= InitFlag.OVER_IO_URING
+      } catch (e) {
+        uringRefused = `io_uring setup failed: ${(e as Error).message}`
+      }
+    }
     const flags = want & offered
     const passthrough = (flags & InitFlag.PASSTHROUGH) !== 0n
     const out = Buffer.alloc(INIT_OUT_SIZE)
@@ -238,15 +287,38 @@ export class Session {
     out.writeUInt32LE(Number(flags >> 32n), 32)
     // max_stack_depth: backing files live on a plain filesystem (depth 0).
     out.writeUInt32LE(passthrough ? 1 : 0, 36)
-    this.negotiated = { minor, flags, passthrough, maxWrite: MAX_WRITE }
     this.opts.log.debug({ protocol: `7.${minor}`, kernel: `7.${kminor}`, flags: flags.toString(16) }, 'FUSE session initialized')
     this.write(req.channel, reply(req.unique, 0, out))
+    // The kernel took the reply in the write: the connection is initialized, and the ring may register.
+    if (this.ring !== undefined) {
+      const errno = device.uringStart(this.ring, (entry, buf, err) => this.fromRing(entry, buf, err))
+      if (errno !== 0) {
+        // The kernel turned io_uring off for this connection: requests stay on the device.
+        uringRefused = `the kernel refused the ring's registration (errno ${errno})`
+        device.uringStop(this.ring)
+        this.ring = undefined
+      }
+    }
+    if (uringRefused !== undefined && this.opts.uring === 'on') this.opts.log.warn({ reason: uringRefused }, 'uring=on, but requests are read from the device')
+    const requests = this.ring !== undefined ? 'io_uring' : 'read'
+    this.negotiated = { minor, flags, passthrough, maxWrite: MAX_WRITE, requests, ...(uringRefused !== undefined ? { uringRefused } : {}) }
     for (const w of this.initWaiters.splice(0)) w(this.negotiated)
+  }
+
+  /** A request from a ring entry, or (entry -1) an entry's end. */
+  private fromRing (entry: number, buf: Buffer | null, errno: number): void {
+    if (buf === null) {
+      if (!this.ended && errno !== ENOTCONN && errno !== ECANCELED) this.opts.log.warn({ errno }, 'io_uring entry failed')
+      return
+    }
+    this.opts.ioStats.countRequest('io_uring')
+    this.dispatch(new Request(buf, this.devFd, entry))
   }
 
   private end (errno: number): void {
     if (this.ended) return
     this.ended = true
+    if (this.ring !== undefined) { device.uringStop(this.ring); this.ring = undefined }
     if (errno !== ENODEV && errno !== 0) this.opts.log.warn({ errno }, 'FUSE device read failed; session ends')
     this.opts.onEnd(errno)
   }

@@ -24,10 +24,13 @@ export class Request {
   readonly pid: number
   /** The device fd it was read from: its reply must go back there. */
   readonly channel: number
+  /** The io_uring entry it came in (its reply is committed there), or -1: read from the device. */
+  readonly ringEntry: number
   private pos = IN_HEADER_SIZE
 
-  constructor (readonly buf: Buffer, channel: number) {
+  constructor (readonly buf: Buffer, channel: number, ringEntry = -1) {
     this.channel = channel
+    this.ringEntry = ringEntry
     this.len = buf.readUInt32LE(0)
     this.opcode = buf.readUInt32LE(4)
     this.unique = buf.readBigUInt64LE(8)
