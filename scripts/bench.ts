@@ -18,6 +18,10 @@
  *   ots-pt-re   the same upper and workdir remounted (index there already)
  *   ots-nopt    overlayts, kernel transport, passthrough=off (first mount)
  *   ots-fn      overlayts, transport=fuse-native (libfuse 2, first mount)
+ *   ots-uring   as ots-nopt, requests through FUSE over io_uring (uring=on; the
+ *               fuse module's enable_uring is set to 1 for its mount only)
+ *   ots-threads as ots-nopt, uring=off, requests read by native reader threads
+ *               (OVERLAYTS_FUSE_READERS=threads)
  *   kernel      kernel overlayfs
  *   fuse-ovl    fuse-overlayfs
  *   unionfs     unionfs-fuse (synthetic stacks only)
@@ -87,6 +91,10 @@ interface ColumnDef {
   legend: string
   color: string
   dash?: string
+  /** Environment of the overlayts daemon, besides this process's. */
+  env?: Record<string, string>
+  /** Mount with the fuse module's enable_uring set to 1 (put back once mounted: a connection keeps its ring). */
+  enableUring?: boolean
 }
 
 const PT = 'transport=kernel,passthrough=on'
@@ -95,6 +103,8 @@ const COLUMNS: ColumnDef[] = [
   { key: 'ots-pt-re', label: 'overlayts, kernel transport, passthrough (remount)', fs: 'overlayts', otsOpts: PT, target: 'pt', set: 1, remount: true, real: 'ots-pt', legend: 'ots-pt, remount', color: '#1f77b4', dash: '6 3' },
   { key: 'ots-nopt', label: 'overlayts, kernel transport, passthrough=off (first mount)', fs: 'overlayts', otsOpts: 'transport=kernel,passthrough=off', target: 'np', set: 0, real: 'ots-nopt', legend: 'ots passthrough=off', color: '#17becf' },
   { key: 'ots-fn', label: 'overlayts, transport=fuse-native (libfuse 2; first mount)', fs: 'overlayts', otsOpts: 'transport=fuse-native', target: 'fn', set: 0, real: 'ots-fn', legend: 'ots fuse-native', color: '#ff7f0e' },
+  { key: 'ots-uring', label: 'overlayts, kernel transport, passthrough=off, FUSE over io_uring', fs: 'overlayts', otsOpts: 'transport=kernel,passthrough=off,uring=on', target: 'ur', set: 0, legend: 'ots io_uring', color: '#8c564b', enableUring: true },
+  { key: 'ots-threads', label: 'overlayts, kernel transport, passthrough=off, uring=off, native reader threads', fs: 'overlayts', otsOpts: 'transport=kernel,passthrough=off,uring=off', target: 'th', set: 0, legend: 'ots reader threads', color: '#7f7f7f', env: { OVERLAYTS_FUSE_READERS: 'threads' } },
   { key: 'kernel', label: 'kernel overlayfs', fs: 'kernel', target: 'k', set: 0, real: 'kernel', legend: 'kernel overlayfs', color: '#d62728' },
   { key: 'fuse-ovl', label: 'fuse-overlayfs', fs: 'fuse-overlayfs', target: 'fo', set: 0, real: 'fuse-ovl', legend: 'fuse-overlayfs', color: '#2ca02c' },
   { key: 'unionfs', label: 'unionfs-fuse', fs: 'unionfs', target: 'un', set: 0, legend: 'unionfs-fuse', color: '#9467bd' }
@@ -305,8 +315,8 @@ const now = (): bigint => process.hrtime.bigint()
 const usSince = (t0: bigint): number => Number(now() - t0) / 1000
 const log = (s: string): void => { process.stderr.write(s + '\n') }
 
-function sh (cmd: string, args: string[], opts: { cwd?: string, timeout?: number } = {}): { ok: boolean, out: string } {
-  const r = spawnSync(cmd, args, { cwd: opts.cwd, timeout: opts.timeout ?? 120_000, encoding: 'utf8' })
+function sh (cmd: string, args: string[], opts: { cwd?: string, timeout?: number, env?: Record<string, string> } = {}): { ok: boolean, out: string } {
+  const r = spawnSync(cmd, args, { cwd: opts.cwd, timeout: opts.timeout ?? 120_000, encoding: 'utf8', env: opts.env === undefined ? undefined : { ...process.env, ...opts.env } })
   const out = `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? r.error.message : ''}`.trim()
   return { ok: r.status === 0 && r.error === undefined, out }
 }
@@ -460,7 +470,32 @@ function primeIndex (st: Stack, t: Target): string {
   return r.ok ? 'index built by `overlayts index build` before mounting (untimed)' : `overlayts index build failed: ${brief(r.out)}`
 }
 
-async function mountOverlayts (st: Stack, t: Target, colOpts: string | undefined, opts: Options): Promise<MountResult> {
+const ENABLE_URING = '/sys/module/fuse/parameters/enable_uring'
+
+/**
+ * Runs `mount` with the fuse module's enable_uring on, puts the old value
+ * back, and checks in the daemon's log that requests do come through the ring.
+ */
+async function withUringEnabled (t: Target, mount: (logArgs: string[]) => Promise<MountResult>): Promise<MountResult> {
+  if (!fs.existsSync(ENABLE_URING)) throw new Error('this kernel has no FUSE over io_uring (no fuse enable_uring parameter)')
+  const old = fs.readFileSync(ENABLE_URING, 'utf8').trim()
+  const logFile = path.join(path.dirname(t.work), `${path.basename(t.work)}-daemon.log`)
+  fs.rmSync(logFile, { force: true })
+  fs.writeFileSync(ENABLE_URING, '1')
+  let r: MountResult
+  try {
+    r = await mount(['--log-file', logFile])
+  } finally {
+    fs.writeFileSync(ENABLE_URING, old === 'Y' ? '1' : '0')
+  }
+  const mounted = fs.readFileSync(logFile, 'utf8').split('\n').find((l) => l.includes('"msg":"mounted"'))
+  const requests = mounted === undefined ? undefined : (JSON.parse(mounted) as { requests?: string }).requests
+  if (requests !== 'io_uring') throw new Error(`the daemon did not take io_uring (requests: ${String(requests)})`)
+  r.notes.push('requests through io_uring (the daemon\'s mounted line)')
+  return r
+}
+
+async function mountOverlayts (st: Stack, t: Target, colOpts: string | undefined, opts: Options, env?: Record<string, string>, extraArgs: string[] = []): Promise<MountResult> {
   const notes: string[] = []
   const base = otsBase(st, t, colOpts, opts)
   const withIndex = indexOption !== undefined && !indexRejected ? `${base},index=${indexOption}` : base
@@ -485,13 +520,13 @@ async function mountOverlayts (st: Stack, t: Target, colOpts: string | undefined
     return { ms: usSince(t0) / 1000, notes }
   }
   let t0 = now()
-  let r = sh(...pinned(process.execPath, [BIN, 'mount', '-o', withIndex, t.mp]), { timeout: 300_000 })
+  let r = sh(...pinned(process.execPath, [BIN, 'mount', ...extraArgs, '-o', withIndex, t.mp]), { timeout: 300_000, env })
   let ms = usSince(t0) / 1000
   if (!r.ok && withIndex !== base && /index/i.test(r.out)) {
     indexRejected = true
     notes.push(`index=${indexOption} rejected (${brief(r.out)}); mounted without it`)
     t0 = now()
-    r = sh(...pinned(process.execPath, [BIN, 'mount', '-o', base, t.mp]), { timeout: 300_000 })
+    r = sh(...pinned(process.execPath, [BIN, 'mount', ...extraArgs, '-o', base, t.mp]), { timeout: 300_000, env })
     ms = usSince(t0) / 1000
   }
   if (!r.ok) {
@@ -673,7 +708,9 @@ function describeWorkdir (work: string): string {
 
 async function mountAny (def: ColumnDef, st: Stack, t: Target, opts: Options): Promise<MountResult> {
   switch (def.fs) {
-    case 'overlayts': return await mountOverlayts(st, t, def.otsOpts, opts)
+    case 'overlayts':
+      if (def.enableUring !== true) return await mountOverlayts(st, t, def.otsOpts, opts, def.env)
+      return await withUringEnabled(t, async (logArgs) => await mountOverlayts(st, t, def.otsOpts, opts, def.env, logArgs))
     case 'kernel': return mountKernel(st, t)
     case 'fuse-overlayfs': return mountFuseOverlayfs(st, t)
     case 'unionfs': return mountUnionfs(st, t)
