@@ -65,6 +65,7 @@ import { podmanTable, runPodmanBench, type PodmanRun } from './bench-lib/podman.
 import { runStarts, startsTable, type StartsRun } from './bench-lib/starts.js'
 import { buildRealLayers, countEntries, REAL_COMMANDS, REAL_QUICK, runRealCommand, type RealCommand, type RealLayers } from './bench-lib/real.js'
 import { lineChartSvg } from './bench-lib/svg.js'
+import { readPidFile } from '../src/cli/pidfile.js'
 
 // ---------------------------------------------------------------- options
 
@@ -282,8 +283,35 @@ const METRICS: MetricDef[] = [
   { id: 'seq_read', label: 'seq read 64 MiB, cold', unit: 'MB/s', higherIsBetter: true },
   { id: 'copy_up', label: 'copy-up 4 MiB (append 1 B)', unit: 'µs' },
   { id: 'create', label: 'create 4 KiB file', unit: 'µs' },
-  { id: 'unlink', label: 'unlink lower file', unit: 'µs' }
+  { id: 'unlink', label: 'unlink lower file', unit: 'µs' },
+  // The overlayts daemon's own CPU time (all its threads, from schedstat) per
+  // operation: steadier than latency on a shared machine, and where request
+  // paths (device reads, reader threads, io_uring) differ.
+  { id: 'cpu_cold_stat', label: 'daemon CPU per cold stat', unit: 'µs' },
+  { id: 'cpu_neg_lookup', label: 'daemon CPU per negative lookup', unit: 'µs' },
+  { id: 'cpu_seq_read', label: 'daemon CPU per MiB of seq read', unit: 'µs' },
+  { id: 'cpu_create', label: 'daemon CPU per create', unit: 'µs' },
+  { id: 'cpu_unlink', label: 'daemon CPU per unlink', unit: 'µs' }
 ]
+
+/** CPU time (ns) each thread of process `pid` has run (schedstat: ns resolution). */
+function threadCpu (pid: number): Map<string, number> | undefined {
+  try {
+    const ns = new Map<string, number>()
+    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+      try { ns.set(tid, Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0])) } catch { /* the thread ended */ }
+    }
+    return ns
+  } catch { return undefined }
+}
+
+/** CPU µs the threads alive at `after` ran since `before` (a thread that ended meanwhile is not counted). */
+function cpuSpentUs (before: Map<string, number> | undefined, after: Map<string, number> | undefined): number | undefined {
+  if (before === undefined || after === undefined) return undefined
+  let ns = 0
+  for (const [tid, v] of after) ns += v - (before.get(tid) ?? 0)
+  return ns / 1000
+}
 
 interface Summary { median: number, p10: number, p90: number, min: number, max: number, n: number }
 
@@ -620,6 +648,15 @@ function timeEach (n: number, fn: (k: number) => void): number[] {
 function runWorkloads (st: Stack, mp: string, set: number, tag: string, c: Counts, col: Column): void {
   const M = (rel: string): string => path.join(mp, rel)
   const m = col.metrics
+  // The daemon's CPU per operation, for overlayts (its pid file).
+  const pid = col.fs === 'overlayts' ? readPidFile(mp) : undefined
+  const cpuNow = (): Map<string, number> | undefined => pid === undefined ? undefined : threadCpu(pid)
+  const cpuPer = (id: string, ops: number, run: () => void): void => {
+    const c0 = cpuNow()
+    run()
+    const us = cpuSpentUs(c0, cpuNow())
+    if (us !== undefined && ops > 0) m[id] = summarize([us / ops])
+  }
   // First stat: what a container start meets. Caches were dropped before the
   // mount and nothing has touched the mount since: one sample per mount.
   {
@@ -629,12 +666,13 @@ function runWorkloads (st: Stack, mp: string, set: number, tag: string, c: Count
   }
   // Cold stat: caches dropped, every file a first lookup, each under a dir present in all layers.
   dropCaches()
-  m.cold_stat = summarize(timeEach(c.cold, (k) => { fs.statSync(M(`c/f${k}`)) }))
+  cpuPer('cpu_cold_stat', c.cold, () => { m.cold_stat = summarize(timeEach(c.cold, (k) => { fs.statSync(M(`c/f${k}`)) })) })
   m.warm_stat = summarize(timeEach(c.cold, (k) => { fs.statSync(M(`c/f${k}`)) }))
-  const negs = timeEach(c.neg, (k) => {
-    if (fs.statSync(M(`c/nx${k}`), { throwIfNoEntry: false }) !== undefined) throw new Error(`c/nx${k} exists`)
+  cpuPer('cpu_neg_lookup', c.neg, () => {
+    m.neg_lookup = summarize(timeEach(c.neg, (k) => {
+      if (fs.statSync(M(`c/nx${k}`), { throwIfNoEntry: false }) !== undefined) throw new Error(`c/nx${k} exists`)
+    }))
   })
-  m.neg_lookup = summarize(negs)
   // Readdir of shared/, merged from every layer (opendir + getdents + close each time).
   let entries = -1
   m.readdir = summarize(timeEach(c.readdir, () => { entries = fs.readdirSync(M('shared')).length }))
@@ -653,8 +691,10 @@ function runWorkloads (st: Stack, mp: string, set: number, tag: string, c: Count
   // Sequential read of the 64 MiB bottom-layer file, caches dropped first.
   const buf = Buffer.allocUnsafe(1 << 20)
   const rates: number[] = []
+  let cpuSeq = 0
   for (let s = 0; s < c.seq; s++) {
     dropCaches()
+    const c0 = cpuNow()
     const t0 = now()
     const fd = fs.openSync(M('big.bin'), 'r')
     let total = 0
@@ -666,10 +706,13 @@ function runWorkloads (st: Stack, mp: string, set: number, tag: string, c: Count
       }
     } finally { fs.closeSync(fd) }
     const sec = usSince(t0) / 1e6
+    const us = cpuSpentUs(c0, cpuNow())
+    if (us !== undefined) cpuSeq += us / (total / (1 << 20))
     if (total !== SEQ_SIZE) col.notes.push(`read ${total} bytes of big.bin, expected ${SEQ_SIZE}`)
     rates.push(total / (1 << 20) / sec)
   }
   m.seq_read = summarize(rates)
+  if (pid !== undefined && c.seq > 0) m.cpu_seq_read = summarize([cpuSeq / c.seq])
   // Copy-up: the lower files are read into the page cache first (from the
   // lower layer itself, not through the mount) so the copy is what is timed.
   for (let k = 0; k < c.copyUp; k++) fs.readFileSync(path.join(st.bottom, 'c', `cp${set}_${k}`))
@@ -682,13 +725,15 @@ function runWorkloads (st: Stack, mp: string, set: number, tag: string, c: Count
   if (c.copyUp > 0 && cpSize !== COPY_UP_SIZE + 1) col.notes.push(`copied-up file has size ${cpSize}, expected ${COPY_UP_SIZE + 1}`)
   // Create 4 KiB files in w/ (a dir every layer has: each create starts with an N-layer negative lookup).
   const data = Buffer.alloc(CREATE_SIZE, 'y')
-  m.create = summarize(timeEach(c.create, (k) => {
-    const fd = fs.openSync(M(`w/n${tag}_${k}`), 'wx')
-    try { fs.writeSync(fd, data) } finally { fs.closeSync(fd) }
-  }))
+  cpuPer('cpu_create', c.create, () => {
+    m.create = summarize(timeEach(c.create, (k) => {
+      const fd = fs.openSync(M(`w/n${tag}_${k}`), 'wx')
+      try { fs.writeSync(fd, data) } finally { fs.closeSync(fd) }
+    }))
+  })
   // Unlink lower files (the name is looked up first, untimed: the unlink itself is timed).
   for (let k = 0; k < c.unlink; k++) fs.statSync(M(`c/u${set}_${k}`))
-  m.unlink = summarize(timeEach(c.unlink, (k) => { fs.unlinkSync(M(`c/u${set}_${k}`)) }))
+  cpuPer('cpu_unlink', c.unlink, () => { m.unlink = summarize(timeEach(c.unlink, (k) => { fs.unlinkSync(M(`c/u${set}_${k}`)) })) })
   if (c.unlink > 0 && fs.statSync(M(`c/u${set}_0`), { throwIfNoEntry: false }) !== undefined) col.notes.push('an unlinked lower file is still visible')
 }
 

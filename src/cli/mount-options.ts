@@ -31,7 +31,12 @@ export interface MountOptions {
   transport: Transport
   /** Hand the kernel backing files at open (kernel transport), where the kernel allows it. */
   passthrough: boolean
-  /** FUSE over io_uring (kernel transport): auto, on or off (src/fuse/kernel/session.ts). */
+  /**
+   * FUSE over io_uring (kernel transport; src/fuse/kernel/session.ts): off by
+   * default, since it measured no faster than device reads here (README,
+   * Performance); auto takes it where the kernel offers it, on does too and
+   * warns where it cannot.
+   */
   uring: UringOption
   /** How the lowers' whiteouts are read: `.wh.*` files as OCI markers or as plain names (src/overlay/layer-form.ts). */
   whiteouts: WhiteoutOption
@@ -100,7 +105,7 @@ function layerPath (key: string, raw: string, cwd: string): string {
 
 /** Parses one or more -o strings (mount(8) may pass several). */
 export function parseMountOptions (optionStrings: readonly string[], cwd = process.cwd()): MountOptions {
-  const out: MountOptions = { lowers: [], upper: undefined, workdir: undefined, index: undefined, readOnly: false, attrTimeout: undefined, transport: 'kernel', passthrough: true, uring: 'auto', whiteouts: 'auto', upperForm: 'auto', redirectDir: undefined }
+  const out: MountOptions = { lowers: [], upper: undefined, workdir: undefined, index: undefined, readOnly: false, attrTimeout: undefined, transport: 'kernel', passthrough: true, uring: 'off', whiteouts: 'auto', upperForm: 'auto', redirectDir: undefined }
   let userxattr = false
   let upperForm: UpperFormOption | undefined
   const seen = new Set<string>()

@@ -1,10 +1,11 @@
-// FUSE over io_uring. With the fuse module's enable_uring on, the kernel
-// transport takes its requests through the ring: the daemon's "mounted" line
-// says `requests: io_uring` and its io stats count the requests of each path,
-// and a mixed workload (passthrough off, so data crosses the ring both ways)
-// answers as the kernel's overlayfs does. With enable_uring off the kernel
-// does not offer it and requests are read from /dev/fuse; `-o uring=off`
-// reads them from the device too.
+// FUSE over io_uring. With `-o uring=on` and the fuse module's enable_uring
+// on, the kernel transport takes its requests through the ring: the daemon's
+// "mounted" line says `requests: io_uring` and its io stats count the
+// requests of each path, and a mixed workload (passthrough off, so data
+// crosses the ring both ways) answers as the kernel's overlayfs does. With
+// enable_uring off the kernel does not offer it: requests are read from
+// /dev/fuse, and the mounted line says why. The default (uring=off) reads
+// them from the device even where the kernel offers the ring.
 //
 // The module parameter is global: the test sets it and puts the original
 // value back in teardown (both paths are correct, so a mount elsewhere that
@@ -74,7 +75,7 @@ t.test('enable_uring=1: requests come through the ring, answered as the kernel a
   const log = join(await tmpDir(t, 'uring-log'), 'daemon.log')
   const pair = await mountPair(t, 'uring', {
     layers: [{ entries: [{ path: 'lower.bin', type: 'file', content: Buffer.alloc(2 * 1024 * 1024, 7) }, { path: 'ld', type: 'dir' }] }]
-  }, { overlaytsExtra: ['--log-file', log, '-o', 'passthrough=off'] })
+  }, { overlaytsExtra: ['--log-file', log, '-o', 'passthrough=off', '-o', 'uring=on'] })
 
   const mounted = mountedLine(log)
   t.equal(mounted?.requests, 'io_uring', 'the mounted line says requests come through io_uring')
@@ -95,8 +96,8 @@ t.test('enable_uring=1: requests come through the ring, answered as the kernel a
 })
 
 for (const c of [
-  { name: 'enable_uring=0: the kernel does not offer it, requests are read from the device', uring: false, opts: [] as string[] },
-  { name: 'uring=off: requests are read from the device', uring: true, opts: ['-o', 'uring=off'] }
+  { name: 'uring=on, enable_uring=0: the kernel does not offer it, requests are read from the device', uring: false, opts: ['-o', 'uring=on'] },
+  { name: 'the default (uring=off), enable_uring=1: requests are read from the device', uring: true, opts: [] as string[] }
 ]) {
   t.test(c.name, { skip: SKIP }, async (t) => {
     setUring(t, c.uring)
@@ -110,7 +111,10 @@ for (const c of [
     const mounted = mountedLine(log)
     t.equal(mounted?.requests, 'read', 'the mounted line says requests are read from the device')
     if (c.uring) t.equal(mounted?.uringRefused, undefined, 'off by option: no refusal to report')
-    else t.match(mounted?.uringRefused ?? '', /does not offer FUSE_OVER_IO_URING/, 'and why not io_uring')
+    else {
+      t.match(mounted?.uringRefused ?? '', /does not offer FUSE_OVER_IO_URING/, 'and why not io_uring')
+      t.ok(logLines(log).some((l) => l.msg === 'uring=on, but requests are read from the device'), 'uring=on warns that it could not')
+    }
     await m.unmount()
     const requests = ioAtUnmount(log)
     t.equal(requests?.io_uring, 0, 'nothing through a ring')

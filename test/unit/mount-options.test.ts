@@ -77,3 +77,11 @@ t.test('the upper marker form: userxattr (the kernel option), upper_form=, auto 
   t.throws(() => parseMountOptions(['lowerdir=/l,userxattr,redirect_dir=on']), /conflicting options: userxattr,redirect_dir=on/)
   t.equal(parseMountOptions(['lowerdir=/l,userxattr,redirect_dir=nofollow']).upperForm, 'userxattr')
 })
+
+t.test('uring: off unless asked (auto or on)', async t => {
+  t.equal(parseMountOptions(['lowerdir=/l']).uring, 'off')
+  t.equal(parseMountOptions(['lowerdir=/l,uring=auto']).uring, 'auto')
+  t.equal(parseMountOptions(['lowerdir=/l,uring=on']).uring, 'on')
+  t.throws(() => parseMountOptions(['lowerdir=/l,uring=yes']), /uring is auto, on, off, not yes/)
+  t.throws(() => parseMountOptions(['lowerdir=/l,uring']), /uring is auto, on, off, not \(none\)/)
+})

@@ -67,7 +67,7 @@ export interface Negotiated {
   readonly uringRefused?: string
 }
 
-/** `-o uring=`: auto (use it where the kernel offers it), on (the same, and warn if not), off. */
+/** `-o uring=`: auto (use it where the kernel offers it), on (the same, and warn if not), off (the default). */
 export type UringMode = 'auto' | 'on' | 'off'
 
 const ENOTCONN = 107
