@@ -32,7 +32,10 @@
  * only in the bottom layer: one sample per mount), cold_stat, warm_stat,
  * neg_lookup, readdir (shared/, 8 names per layer), readdir_big (big/, 200
  * names per layer, caches dropped before each listing), seq_read, copy_up,
- * create, unlink. Real work (a separate table, --no-real / --real-only):
+ * create, unlink; for overlayts columns also the daemon's CPU time per
+ * operation (all its threads, from /proc/PID/task/TID/schedstat: cpu_cold_stat,
+ * cpu_neg_lookup, cpu_seq_read per MiB, cpu_create, cpu_unlink), steadier
+ * than latency when other work shares the CPUs. Real work (a separate table, --no-real / --real-only):
  * find, du, grep, tar over node_modules, each on a fresh mount after
  * drop_caches (--quick: find and tar).
  *
