@@ -66,7 +66,7 @@ interface FuseDevBinding {
 
 function load (): FuseDevBinding {
   const binding = loadAddon() as Partial<FuseDevBinding>
-  if (typeof binding.fuseStartReaders !== 'function' || typeof binding.fuseUringSetup !== 'function') {
+  if (typeof binding.fuseStartReaders !== 'function') {
     throw new Error('overlayts: the native addon predates the /dev/fuse transport; rebuild it with `node scripts/build-native.mjs`')
   }
   return binding as FuseDevBinding
@@ -164,7 +164,13 @@ export function startPoll (fd: number, bufSize: number, onRequest: RequestCallba
  * number of queues the kernel wants, one per possible CPU.
  */
 export function uringQueues (): number {
-  return binding.fuseUringQueues()
+  return uringBinding().fuseUringQueues()
+}
+
+/** An addon built before native/fuse_uring.c has no ring: io_uring is then unavailable, not an error. */
+function uringBinding (): FuseDevBinding {
+  if (typeof binding.fuseUringSetup !== 'function') throw new Error('the native addon predates FUSE over io_uring; rebuild it with `node scripts/build-native.mjs`')
+  return binding
 }
 
 /**
@@ -173,7 +179,7 @@ export function uringQueues (): number {
  * before answering INIT, and accept FUSE_OVER_IO_URING only if it worked.
  */
 export function uringSetup (devFd: number, payloadSize: number): UringHandle {
-  return binding.fuseUringSetup(devFd, payloadSize)
+  return uringBinding().fuseUringSetup(devFd, payloadSize)
 }
 
 /**
