@@ -20,6 +20,9 @@ import type { MountOptions } from './mount-options.js'
 import { mountRecordOf, removeMountRecord, writeMountRecord } from './mount-record.js'
 import { removePidFile, writePidFile } from './pidfile.js'
 
+/** How long a mount serves from a scan of its layers before the index is checked or built. */
+const INDEX_DELAY_MS = 1000
+
 export interface DaemonOptions {
   readonly merged: string
   readonly source: string
@@ -93,9 +96,11 @@ export async function runDaemon (o: DaemonOptions): Promise<number> {
   writeMountRecord(mountRecordOf(o.merged, o.mount, overlay.stack, db, markers.form))
   log.info({ merged: o.merged, ...layers, readOnly: overlay.readOnly, markers: markers.form, markersReason: markers.reason, ...mount.details }, 'mounted')
   o.ready?.(null)
-  // The index is checked (or built) only now: until it is ready, lookups
-  // scan the layers, which is always right; the mount's start waits for none of it.
-  void index?.start()
+  // The index is checked (or built) only a moment after the mount is live:
+  // until it is ready, lookups scan the layers, which is always right. A
+  // short-lived mount (a container running one command, a build step) then
+  // never pays for a worker thread, SQLite and a walk of every layer.
+  if (index !== undefined) setTimeout(() => { void index!.start() }, INDEX_DELAY_MS).unref()
 
   // On a signal, unmount; if files are still open there (EBUSY), detach the
   // mount as fuse-overlayfs does and exit: the kernel then answers the
