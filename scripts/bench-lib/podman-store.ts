@@ -25,6 +25,8 @@ export interface PodmanStore {
   readonly dir: string
   readonly graphroot: string
   readonly env: NodeJS.ProcessEnv
+  /** Rootless: podman runs as this uid (and gid), through setpriv. */
+  readonly uid: number | undefined
 }
 
 export interface PodmanResult { code: number | null, stdout: string, stderr: string, ms: number }
@@ -32,11 +34,18 @@ export interface PodmanResult { code: number | null, stdout: string, stderr: str
 /** runc refuses the default rlimits (nproc, nofile) here; these are within the VM's hard limits. */
 const ULIMITS = ['nofile=1024:1024', 'nproc=1024:1024']
 
-export function makeStore (dir: string, kind: StoreKind, overlaytsBin: string, mountOpts: string[] = []): PodmanStore {
+/**
+ * A store in dir. With `uid`, podman runs rootless as that user (its own
+ * user namespace; with no /etc/subuid range for the user, podman maps that
+ * one id, enough for an image whose files all belong to root); the store
+ * belongs to the user, and HOME and XDG_RUNTIME_DIR point into it.
+ */
+export function makeStore (dir: string, kind: StoreKind, overlaytsBin: string, mountOpts: string[] = [], uid?: number): PodmanStore {
   const graphroot = path.join(dir, 'graph')
   const runroot = path.join(dir, 'run')
   const tmp = path.join(dir, 'tmp')
-  for (const d of [graphroot, runroot, tmp]) fs.mkdirSync(d, { recursive: true })
+  const xdg = path.join(dir, 'xdg')
+  for (const d of [graphroot, runroot, tmp, xdg]) fs.mkdirSync(d, { recursive: true, mode: 0o700 })
   const program = kind === 'overlayts' ? overlaytsBin : kind === 'fuse-overlayfs' ? '/usr/bin/fuse-overlayfs' : undefined
   const q = (s: string): string => JSON.stringify(s)
   fs.writeFileSync(path.join(dir, 'storage.conf'), [
@@ -52,14 +61,22 @@ export function makeStore (dir: string, kind: StoreKind, overlaytsBin: string, m
     '[network]', `network_config_dir = ${q(path.join(dir, 'networks'))}`,
     ''
   ].join('\n'))
-  const env = { ...process.env, CONTAINERS_STORAGE_CONF: path.join(dir, 'storage.conf'), CONTAINERS_CONF: path.join(dir, 'containers.conf'), TMPDIR: tmp }
-  return { kind, dir, graphroot, env }
+  const env: NodeJS.ProcessEnv = { ...process.env, CONTAINERS_STORAGE_CONF: path.join(dir, 'storage.conf'), CONTAINERS_CONF: path.join(dir, 'containers.conf'), TMPDIR: tmp }
+  if (uid !== undefined) {
+    Object.assign(env, { HOME: dir, XDG_RUNTIME_DIR: xdg, USER: `uid${uid}` })
+    spawnSync('chown', ['-R', `${uid}:${uid}`, dir])
+    fs.chmodSync(dir, 0o755)
+  }
+  return { kind, dir, graphroot, env, uid }
 }
 
 export function podman (store: PodmanStore, args: string[], timeoutMs = 120_000, input?: string): Promise<PodmanResult> {
   return new Promise((resolve) => {
     const t0 = process.hrtime.bigint()
-    const child = spawn('podman', args, { env: store.env, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] })
+    const [cmd, argv] = store.uid === undefined
+      ? ['podman', args]
+      : ['setpriv', [`--reuid=${store.uid}`, `--regid=${store.uid}`, '--clear-groups', 'podman', ...args]]
+    const child = spawn(cmd, argv, { env: store.env, cwd: store.dir, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] })
     let stdout = ''; let stderr = ''
     child.stdout!.on('data', (b: Buffer) => { stdout += b.toString() })
     child.stderr!.on('data', (b: Buffer) => { stderr += b.toString() })
@@ -128,6 +145,23 @@ export function unmountUnder (dir: string): void {
 }
 
 /**
+ * Processes working in a store: a command line naming a path under dir (a
+ * FUSE daemon), or podman's configuration under dir in the environment
+ * (rootless podman's pause process, which holds its user namespace).
+ */
+function processesOf (dir: string): number[] {
+  const out: number[] = []
+  for (const e of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue
+    try {
+      const named = (file: string): boolean => fs.readFileSync(`/proc/${e}/${file}`, 'utf8').split('\0').some((a) => a.includes(dir + '/'))
+      if (named('cmdline') || named('environ')) out.push(Number(e))
+    } catch { /* gone, or not ours to read */ }
+  }
+  return out
+}
+
+/**
  * Removes every container and image of the store, its mounts and its
  * directory. (Not `podman system reset`: it also removes network
  * definitions, and those are the machine's unless configured away.)
@@ -136,5 +170,9 @@ export async function removeStore (store: PodmanStore): Promise<void> {
   await podman(store, ['rm', '-a', '-f', '-t', '0'], 60_000)
   await podman(store, ['rmi', '-a', '-f'], 60_000)
   unmountUnder(store.dir)
+  // Rootless podman leaves a pause process holding its user namespace, and a
+  // FUSE daemon in that namespace's mounts would keep it alive: end every
+  // process still working in the store.
+  for (const pid of processesOf(store.dir)) { try { process.kill(pid, 'SIGKILL') } catch { /* gone */ } }
   fs.rmSync(store.dir, { recursive: true, force: true })
 }
