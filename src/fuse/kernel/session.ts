@@ -25,10 +25,14 @@
  * device: `negotiated.requests` says which path a session uses.
  *
  * Replies are written synchronously: writing to /dev/fuse never waits.
- * Notifications (the server telling the kernel to drop a cached attribute)
- * are written from the thread pool instead: a notification may wait for a
- * lock that a request in flight holds, and that request waits for this
- * thread.
+ * A notification that drops cached data (a directory's listing) is written
+ * from the thread pool instead: dropping pages may wait for a lock that a
+ * request in flight holds, and that request waits for this thread. One that
+ * drops only attributes touches no page and no lock a request holds (the
+ * request that changed the inode pins it): it is written synchronously, so
+ * the kernel has it before the reply to that request (written from the
+ * thread pool, it could come after, and a stat right after an open that
+ * copied up a lower hardlink saw the old nlink).
  */
 import { write, writeSync } from 'node:fs'
 import type { IoStats } from '../io-stats.js'
@@ -134,33 +138,35 @@ export class Session {
 
   /**
    * Tells the kernel an inode's cached attributes are stale (off -1: no
-   * data). Written from the thread pool (see the top of this file).
+   * data). Written synchronously, before the reply (see the top of this file).
    */
   invalidateAttr (nodeid: number): void {
     const body = Buffer.alloc(24)
     body.writeBigUInt64LE(BigInt(nodeid), 0)
     body.writeBigInt64LE(-1n, 8)
     body.writeBigInt64LE(0n, 16)
-    this.notify(NotifyCode.INVAL_INODE, body)
+    this.notify(NotifyCode.INVAL_INODE, body, true)
   }
 
-  /** Tells the kernel an inode's cached data (a directory's cached listing) is stale. */
+  /** Tells the kernel an inode's cached data (a directory's cached listing) is stale. From the thread pool. */
   invalidateData (nodeid: number): void {
     const body = Buffer.alloc(24)
     body.writeBigUInt64LE(BigInt(nodeid), 0)
-    this.notify(NotifyCode.INVAL_INODE, body) // off 0, len 0: all of it
+    this.notify(NotifyCode.INVAL_INODE, body, false) // off 0, len 0: all of it
   }
 
-  private notify (code: NotifyCode, body: Buffer): void {
+  private notify (code: NotifyCode, body: Buffer, sync: boolean): void {
     if (this.ended) return
     // A notification is a reply with unique 0 and the code in the error field.
     const msg = reply(0n, code, body)
-    write(this.devFd, msg, (err) => {
+    const done = (err: NodeJS.ErrnoException | null): void => {
       // ENOENT: the inode is no longer cached, nothing to drop.
-      if (err !== null && (err as NodeJS.ErrnoException).code !== 'ENOENT' && !this.ended) {
+      if (err !== null && err.code !== 'ENOENT' && !this.ended) {
         this.opts.log.warn({ err: err.message, code }, 'notification failed')
       }
-    })
+    }
+    if (!sync) { write(this.devFd, msg, done); return }
+    try { writeSync(this.devFd, msg); done(null) } catch (e) { done(e as NodeJS.ErrnoException) }
   }
 
   private dispatch (req: Request): void {
