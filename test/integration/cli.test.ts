@@ -1,10 +1,10 @@
 // The CLI as users meet it: every bad option or layer prints one clear line,
-// exits non-zero and mounts nothing; the fuse-overlayfs and mount(8) helper
-// argument shapes; and the ways a daemon ends (overlayts umount, plain
-// umount, SIGTERM, foreground).
+// exits non-zero and mounts nothing; the fuse-overlayfs argument shape; and
+// the ways a daemon ends (overlayts umount, plain umount, SIGTERM, foreground).
+// mount(8) and fstab: mount-helper.test.ts.
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import { mkdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { run } from '../helpers/exec.js'
 import { isMounted, mountOverlayts, OVERLAYTS_BIN, pidAlive, REPO_ROOT, unmount } from '../helpers/mounts.js'
@@ -77,31 +77,6 @@ for (const transport of ['kernel', 'fuse-native']) {
     t.notOk(await isMounted(d.m))
   })
 }
-
-t.test('mount(8) helper shape: mount -t fuse.overlayts overlay MERGED -o ...', async t => {
-  const d = await layout(t)
-  // mount(8) runs its FUSE helper with a clean PATH: the command must be in a
-  // system bin directory (scripts/setup.sh links it there). Point that link at
-  // this checkout for the test, and put back whatever was there.
-  const link = '/usr/local/bin/overlayts'
-  const before = await readlink(link).catch(() => undefined)
-  await rm(link, { force: true })
-  await symlink(OVERLAYTS_BIN, link)
-  t.teardown(async () => {
-    await rm(link, { force: true })
-    if (before !== undefined) await symlink(before, link)
-  })
-  const r = await run('mount', ['-t', 'fuse.overlayts', 'overlay', d.m, '-o', `lowerdir=${d.l1}:${d.l2},upperdir=${d.u},workdir=${d.w}`], { timeoutMs: 30_000 })
-  t.teardown(() => unmount(d.m).then(() => {}))
-  t.equal(r.code, 0, r.stderr)
-  t.ok(await isMounted(d.m))
-  const src = (await readFile('/proc/self/mounts', 'utf8')).split('\n').find((l) => l.split(' ')[1] === d.m)
-  t.match(src, /^overlay \S+ fuse\.overlayts /, 'source and type as given')
-  t.equal(await readFile(join(d.m, 'hello'), 'utf8'), 'hi\n')
-  const u = await run('umount', [d.m])
-  t.equal(u.code, 0, 'plain umount works')
-  t.notOk(await isMounted(d.m))
-})
 
 async function foreground (t: Parameters<typeof tmpDir>[0], d: Awaited<ReturnType<typeof layout>>) {
   const child = spawn(process.execPath, [OVERLAYTS_BIN, 'mount', '-f', '-o', `lowerdir=${d.l1}:${d.l2},upperdir=${d.u},workdir=${d.w}`, d.m], { stdio: ['ignore', 'pipe', 'pipe'] })
