@@ -29,6 +29,7 @@ import { promisify } from 'node:util'
 import { createHash, randomBytes } from 'node:crypto'
 import * as fs from 'node:fs'
 import * as fsp from 'node:fs/promises'
+import * as os from 'node:os'
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -347,10 +348,11 @@ async function main () {
   const maxDelay = Number(arg('--max-delay', '1200'))
   const keep = process.argv.includes('--keep')
   const rnd = prng(seed)
-  // Not under /tmp/overlayts-test: the test helpers there delete the dirs of
+  // Not under $TMPDIR/overlayts-test: the test helpers there delete the dirs of
   // exited processes, and a failed run keeps its dir for inspection.
-  await fsp.mkdir('/tmp/overlayts-crash', { recursive: true })
-  const root = await fsp.mkdtemp(`/tmp/overlayts-crash/${process.pid}-`)
+  const base = path.join(os.tmpdir(), 'overlayts-crash')
+  await fsp.mkdir(base, { recursive: true })
+  const root = await fsp.mkdtemp(path.join(base, `${process.pid}-`))
   const u = path.join(root, 'u')
   const w = path.join(root, 'w')
   const m = path.join(root, 'm')

@@ -31,6 +31,7 @@ import { execFile, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import * as fs from 'node:fs'
 import * as fsp from 'node:fs/promises'
+import * as os from 'node:os'
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
@@ -235,8 +236,10 @@ async function main () {
   const workers = Number(arg('--workers', '8'))
   const json = process.argv.includes('--json')
   const say = (s) => { if (!json) process.stdout.write(s + '\n') }
-  await fsp.mkdir('/tmp/overlayts-test', { recursive: true })
-  const root = await fsp.mkdtemp(`/tmp/overlayts-test/${process.pid}-load-`)
+  // Beside the tests' dirs ($TMPDIR/overlayts-test, see test/helpers/tmp.ts).
+  const base = path.join(os.tmpdir(), 'overlayts-test')
+  await fsp.mkdir(base, { recursive: true })
+  const root = await fsp.mkdtemp(path.join(base, `${process.pid}-load-`))
   const u = path.join(root, 'u'); const w = path.join(root, 'w'); const m = path.join(root, 'm')
   for (const d of [u, w, m]) await fsp.mkdir(d)
   const { l1, l2 } = await buildLayers(root)

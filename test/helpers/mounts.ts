@@ -239,12 +239,22 @@ export async function cleanupStaleMounts (prefix: string, opts: { onlyDeadOwners
   return done
 }
 
+/**
+ * Whether `pid` is a running process. A zombie is not: it has exited, and
+ * whoever adopted it reaps it when it does (in a container without an init,
+ * PID 1 may never reap it at all).
+ */
 export function pidAlive (pid: number): boolean {
   try {
     process.kill(pid, 0)
-    return true
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1')
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z'
+  } catch {
+    return false
   }
 }
 

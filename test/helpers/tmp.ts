@@ -1,14 +1,17 @@
-// Per-test temporary directories under /tmp/overlayts-test/<pid>-XXXXXX.
+// Per-test temporary directories under $TMPDIR/overlayts-test/<pid>-XXXXXX
+// ($TMPDIR defaults to /tmp; Dockerfile.test points it at a volume, since the
+// kernel refuses whiteouts and an overlayfs upper on a container's overlay root).
 // The pid in the name lets cleanupStaleMounts() recognise leftovers of dead
 // test processes without touching the live mounts of parallel tap jobs.
 import { execFile } from 'node:child_process'
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises'
 import { promisify } from 'node:util'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { cleanupStaleMounts, mountsUnder, pidAlive, unmount, type TeardownHost } from './mounts.js'
 
 /** OVERLAYTS_TEST_TMP moves it (the user-namespace runs use a directory their ids own). */
-export const TMP_PREFIX = process.env.OVERLAYTS_TEST_TMP ?? '/tmp/overlayts-test'
+export const TMP_PREFIX = process.env.OVERLAYTS_TEST_TMP ?? join(tmpdir(), 'overlayts-test')
 
 let staleChecked: Promise<void> | undefined
 

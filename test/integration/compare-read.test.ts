@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { buildStack, pseudoRandomBytes, RICH, richStack } from '../helpers/layers.js'
 import { mountKernel, mountOverlayts, mountsUnder } from '../helpers/mounts.js'
 import { assertSameTree, snapshotTree, type SnapEntry } from '../helpers/snapshot.js'
-import { tmpDir } from '../helpers/tmp.js'
+import { tmpDir, TMP_PREFIX } from '../helpers/tmp.js'
 import { prng } from '../helpers/prng.js'
 
 
@@ -90,6 +90,6 @@ t.test('overlayts read path matches kernel overlayfs on richStack', async t => {
 })
 
 t.teardown(async () => {
-  const left = (await mountsUnder('/tmp/overlayts-test')).filter(m => m.mountPoint.includes(`/${process.pid}-`))
+  const left = (await mountsUnder(TMP_PREFIX)).filter(m => m.mountPoint.includes(`/${process.pid}-`))
   if (left.length > 0) process.stderr.write(`# LEFTOVER MOUNTS: ${left.map(m => m.mountPoint).join(', ')}\n`)
 })

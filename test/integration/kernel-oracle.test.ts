@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { buildStack, pseudoRandomBytes, RICH, richDeepPath, richStack } from '../helpers/layers.js'
 import { isMounted, mountKernel, mountsUnder } from '../helpers/mounts.js'
 import { diffSnapshots, snapshotTree } from '../helpers/snapshot.js'
-import { tmpDir } from '../helpers/tmp.js'
+import { tmpDir, TMP_PREFIX } from '../helpers/tmp.js'
 
 t.test('kernel overlayfs on richStack (kernel form)', async t => {
   const tmp = await tmpDir(t, 'oracle')
@@ -98,6 +98,6 @@ t.test('kernel overlayfs on richStack (kernel form)', async t => {
 
 t.teardown(async () => {
   // Paranoia: nothing of ours is left mounted once every teardown ran.
-  const left = (await mountsUnder('/tmp/overlayts-test')).filter(m => m.mountPoint.includes(`/${process.pid}-`))
+  const left = (await mountsUnder(TMP_PREFIX)).filter(m => m.mountPoint.includes(`/${process.pid}-`))
   if (left.length > 0) process.stderr.write(`# LEFTOVER MOUNTS: ${left.map(m => m.mountPoint).join(', ')}\n`)
 })

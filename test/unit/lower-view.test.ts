@@ -9,6 +9,7 @@ import * as path from 'node:path'
 import type { Layer } from '../../src/overlay/layers.js'
 import { ScanLowerView } from '../../src/overlay/lower-view.js'
 import { sys } from '../../src/overlay/sys/fs.js'
+import { tmpDir } from '../helpers/tmp.js'
 
 function layers (dirs: string[]): Layer[] {
   return dirs.map((root, index) => {
@@ -17,8 +18,9 @@ function layers (dirs: string[]): Layer[] {
   })
 }
 
-function stack (t: TestBase, build: (l: string[]) => void, n = 3): ScanLowerView {
-  const dir = t.testdir({})
+// In tmpDir: char 0/0 whiteouts cannot be made on an overlayfs (a container's root).
+async function stack (t: TestBase, build: (l: string[]) => void, n = 3): Promise<ScanLowerView> {
+  const dir = await tmpDir(t, 'lower-view')
   const ls = Array.from({ length: n }, (_, i) => path.join(dir, `l${i}`))
   for (const l of ls) fs.mkdirSync(l)
   build(ls)
@@ -28,7 +30,7 @@ function stack (t: TestBase, build: (l: string[]) => void, n = 3): ScanLowerView
 const w = (p: string, s = 'x'): void => { fs.mkdirSync(path.dirname(p), { recursive: true }); fs.writeFileSync(p, s) }
 
 t.test('first layer with the name wins; directories merge', async t => {
-  const v = stack(t, ([a, b, c]) => {
+  const v = await stack(t, ([a, b, c]) => {
     w(`${a}/d/top`); w(`${b}/d/mid`); w(`${c}/d/bottom`); w(`${b}/f`, 'b'); w(`${c}/f`, 'c')
   })
   t.equal(v.lookup('f')?.layer, 1)
@@ -39,7 +41,7 @@ t.test('first layer with the name wins; directories merge', async t => {
 })
 
 t.test('whiteouts: char 0/0 and OCI .wh.NAME hide lower names and are never listed', async t => {
-  const v = stack(t, ([a, b, c]) => {
+  const v = await stack(t, ([a, b, c]) => {
     sys.mknod(`${a}/gone`, fs.constants.S_IFCHR, 0)
     w(`${a}/.wh.oci-gone`, '')
     w(`${b}/gone`); w(`${c}/oci-gone`); w(`${c}/kept`)
@@ -50,7 +52,7 @@ t.test('whiteouts: char 0/0 and OCI .wh.NAME hide lower names and are never list
 })
 
 t.test('opaque dirs (xattr and OCI marker) stop the merge', async t => {
-  const v = stack(t, ([a, b, c]) => {
+  const v = await stack(t, ([a, b, c]) => {
     w(`${a}/x/top`); execFileSync('setfattr', ['-n', 'trusted.overlay.opaque', '-v', 'y', `${a}/x`])
     w(`${b}/x/hidden`)
     w(`${b}/y/.wh..wh..opq`, ''); w(`${b}/y/mid`); w(`${c}/y/hidden`)
@@ -60,7 +62,7 @@ t.test('opaque dirs (xattr and OCI marker) stop the merge', async t => {
 })
 
 t.test('a non-directory above a directory ends the merge; a dir above a file hides it', async t => {
-  const v = stack(t, ([a, b, c]) => {
+  const v = await stack(t, ([a, b, c]) => {
     w(`${a}/p`); w(`${b}/p/child`)
     w(`${a}/q/top`); w(`${b}/q`); w(`${c}/q/bottom`)
   })
@@ -70,7 +72,7 @@ t.test('a non-directory above a directory ends the merge; a dir above a file hid
 })
 
 t.test('redirect: layers below follow the stored path', async t => {
-  const v = stack(t, ([a, b]) => {
+  const v = await stack(t, ([a, b]) => {
     w(`${a}/new/added`); execFileSync('setfattr', ['-n', 'trusted.overlay.redirect', '-v', '/old', `${a}/new`])
     w(`${b}/old/moved`); w(`${b}/new/not-merged`)
   })
@@ -79,7 +81,7 @@ t.test('redirect: layers below follow the stored path', async t => {
 
 t.test('symlinked directories in a layer are never followed', async t => {
   const outside = t.testdir({ secret: 'x' })
-  const v = stack(t, ([a]) => { fs.symlinkSync(outside, `${a}/link`) }, 1)
+  const v = await stack(t, ([a]) => { fs.symlinkSync(outside, `${a}/link`) }, 1)
   t.equal(v.lookup('link')?.dirs, undefined, 'a symlink is a leaf')
   t.equal(v.lookup('link/secret'), null)
 })
