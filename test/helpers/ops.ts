@@ -110,7 +110,8 @@ const dirModeArb = fc.constantFrom(0o755, 0o700, 0o2775, 0o1777)
 const idArb = fc.constantFrom(0, 1000, 65534)
 const timeArb = fc.constantFrom(...EXPLICIT_TIMES)
 const renameFlagArb = fc.constantFrom('none' as const, 'noreplace' as const, 'exchange' as const, 'exchange' as const, 'whiteout' as const)
-const xattrNameArb = fc.constantFrom('user.x', 'user.y', 'trusted.t')
+// In a user namespace (userxattr) also a name in the overlay's own namespace, which the mount escapes.
+const xattrNameArb = fc.constantFrom('user.x', 'user.y', 'trusted.t', ...(inUserxattrMode() ? ['user.overlay.e'] : []))
 const slotArb = fc.constantFrom(0, 1)
 const targetArb = fc.constantFrom('a', '../b', 'c/d', 'nowhere', '../../a/b', '.')
 
@@ -698,7 +699,9 @@ export async function runCase (c: DiffCase, opts: RunCaseOptions = {}): Promise<
     const wantMarkers = inUserxattrMode() ? 'userxattr' : 'kernel'
     if (mounted.markers !== wantMarkers && process.env.OVERLAYTS_DIFF_OPTS === undefined) throw new Error(`the daemon chose the ${String(mounted.markers)} marker form, not ${wantMarkers}`)
     // The passthrough edge (README, "Passthrough" bullet; see the comment above resolveUnder).
-    const modelEdge = passthrough && opts.passthroughModel !== false
+    // In a user namespace the kernel refuses backing files (CAP_SYS_ADMIN outside): the
+    // daemon negotiates passthrough but serves every file itself, so the edge never applies.
+    const modelEdge = passthrough && opts.passthroughModel !== false && !inUserxattrMode()
     let modeledReads = 0
 
     const problems: string[] = []
