@@ -17,6 +17,7 @@ import { applyOp, formatOp, normalizeTimes, runSeeds } from '../helpers/ops.js'
 import { assertSameTree, snapshotTree, type SnapEntry } from '../helpers/snapshot.js'
 import { tmpDir } from '../helpers/tmp.js'
 import { lgetxattr } from '../../src/overlay/sys/xattr.js'
+import { mountRecordPath } from '../../src/cli/mount-record.js'
 
 async function view (merged: string): Promise<SnapEntry[]> {
   return normalizeTimes(await snapshotTree(merged, { xattrs: true, mtime: true }))
@@ -65,6 +66,7 @@ t.test('upper and work inside a kernel overlay mount: the oci form, same view as
   const o = await mountOverlayts(t, { lower: stack.lowers, upper: n.upper, work: n.work, merged: n.merged, extra: ['--log-file', log] })
   const mounted = readFileSync(log, 'utf8').split('\n').filter(l => l.includes('"msg":"mounted"')).map(l => JSON.parse(l) as { markers?: string, markersReason?: string })[0]
   t.equal(mounted?.markers, 'oci', `the daemon chose the oci form (${mounted?.markersReason ?? ''})`)
+  t.equal((JSON.parse(readFileSync(mountRecordPath(n.merged), 'utf8')) as { upperForm?: string }).upperForm, 'oci', 'the mount record names the form (for the layer tools)')
   runScript(t, n.merged)
   assertSameTree(t, await view(n.merged), want, 'overlayts with a nested upper shows what the kernel shows', { actual: 'overlayts (nested)', expected: 'kernel' })
 
