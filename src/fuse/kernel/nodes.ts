@@ -36,6 +36,12 @@ export class KNode {
   readonly fhs = new Set<number>()
   /** The last attributes answered: what an object with no name left still shows. */
   attr: Attr | undefined
+  /**
+   * Retired (see NodeTable.retire): its object lives on under a new node,
+   * which gets every change made through the name, so the kernel must not
+   * cache this one's attributes.
+   */
+  retired = false
 
   constructor (readonly id: number, public ino: bigint, public type: number, public shared: boolean) {}
 
@@ -127,6 +133,7 @@ export class NodeTable {
    * makes a new node. The kernel keeps the old one for what it has open.
    */
   retire (node: KNode): void {
+    node.retired = true
     for (const l of [...node.links]) this.dropLink(node, l.parent, l.name)
   }
 

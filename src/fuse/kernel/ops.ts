@@ -151,6 +151,15 @@ export class KernelOps {
     return a
   }
 
+  /**
+   * How long the kernel may cache a node's attributes. Not at all for a
+   * retired node: its file changes through the new node, by passthrough
+   * writes the daemon never sees too, so every fstat through it must ask.
+   */
+  private attrTimeout (node: KNode): number {
+    return node.retired ? 0 : this.o.cacheTimeout
+  }
+
   private on (op: Op, h: (req: Request) => Buffer | Framed | typeof NO_REPLY | undefined | Promise<Buffer | Framed | typeof NO_REPLY | undefined>): void {
     this.session.on(op, h)
   }
@@ -195,10 +204,11 @@ export class KernelOps {
     })
 
     this.on(Op.GETATTR, (req) => {
+      const node = this.node(req.nodeid)
       const flags = req.u32()
       req.skip(4)
       const fh = req.u64()
-      return attrOut(this.attrOf(this.node(req.nodeid), (flags & FUSE_GETATTR_FH) !== 0 ? fh : undefined), t)
+      return attrOut(this.attrOf(node, (flags & FUSE_GETATTR_FH) !== 0 ? fh : undefined), this.attrTimeout(node))
     })
 
     this.on(Op.SETATTR, async (req) => {
@@ -233,7 +243,7 @@ export class KernelOps {
         const m = (valid & FATTR_MTIME) === 0 ? { sec: 0, nsec: UTIME_OMIT } : (valid & FATTR_MTIME_NOW) !== 0 ? { sec: 0, nsec: UTIME_NOW } : { sec: mtime, nsec: mtimensec }
         await ov.utimens(this.rel(node), a, m)
       }
-      return attrOut(this.attrOf(node, byFh ? fh : undefined), t)
+      return attrOut(this.attrOf(node, byFh ? fh : undefined), this.attrTimeout(node))
     })
 
     this.on(Op.READLINK, (req) => bytesOf(ov.readlink(this.rel(this.node(req.nodeid)))))
@@ -512,11 +522,16 @@ export class KernelOps {
       // The node is open for passthrough on its lower file, and this open
       // got the upper copy: the kernel allows one backing file per inode.
       // Retire the node and answer ESTALE; the kernel looks the name up again
-      // (a new node, the copy) and retries the open once.
+      // (a new node, the copy) and retries the open once. The old node's
+      // readers keep the lower file's data but still show the copy's
+      // attributes (fstat answers from their handles, which the core moved
+      // onto the copy): drop what the kernel cached for it, and let it cache
+      // nothing more (attrTimeout).
       const rel = this.nodes.path(node) ?? ''
       node.fhs.delete(fh)
       void this.overlay.release(fh)
       this.nodes.retire(node)
+      this.session.invalidateAttr(node.id)
       throw new FsError('ESTALE', '/' + rel, 'open')
     }
     return mode === 'cached' ? openOut(fh, FOPEN_KEEP_CACHE) : openOut(fh, mode.openFlags, mode.backingId)
