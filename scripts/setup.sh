@@ -38,6 +38,8 @@ npm run build
 # and fstab run, with this node named by absolute path (mount(8) runs its
 # helpers without PATH; see scripts/install-cli.sh).
 $SUDO sh scripts/install-cli.sh /usr/local/bin/overlayts "$(command -v node)"
+# /usr/local/bin/overlayts-mount: the same mount with one Node start-up (podman's mount_program).
+$SUDO ln -sfn "$PWD/bin/overlayts-mount" /usr/local/bin/overlayts-mount
 
 if [ "$demo" = 1 ]; then
   d=/tmp/overlayts-demo

@@ -1,8 +1,9 @@
 /**
  * The start-up part of the bench (`--starts`, issue 12): how long a mount
  * command takes to return and to give a usable mount (its first stat
- * answered), and what an idle daemon holds in memory, for overlayts,
- * fuse-overlayfs and the kernel's overlayfs, on one image-like stack.
+ * answered), and what an idle daemon holds in memory, for overlayts (as
+ * `overlayts mount` and as bin/overlayts-mount), fuse-overlayfs and the
+ * kernel's overlayfs, on one image-like stack.
  *
  * Samples are interleaved (overlayts, fuse-overlayfs, kernel, overlayts, ...)
  * so that other work on the machine weighs on every column alike. Each
@@ -16,7 +17,8 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { forceUnmount, isMounted } from './mounts.js'
 
-export type StartsKind = 'overlayts' | 'fuse-overlayfs' | 'kernel'
+/** overlayts-mount: bin/overlayts-mount, the same daemon started with one Node start-up. */
+export type StartsKind = 'overlayts' | 'overlayts-mount' | 'fuse-overlayfs' | 'kernel'
 
 export interface StartsOptions {
   /** A scratch directory of this run (removed by the caller). */
@@ -109,12 +111,13 @@ export async function runStarts (o: StartsOptions): Promise<StartsRun> {
   const dir = path.join(o.root, 'starts')
   fs.mkdirSync(dir, { recursive: true })
   const st = buildStack(dir)
-  const kinds: StartsKind[] = ['overlayts', 'fuse-overlayfs', 'kernel']
+  const kinds: StartsKind[] = ['overlayts', 'overlayts-mount', 'fuse-overlayfs', 'kernel']
+  const launcher = path.join(path.dirname(o.bin), 'overlayts-mount')
   const raw = new Map(kinds.map((k) => [k, { mount: [] as number[], usable: [] as number[], vmRss: [] as number[], rssAnon: [] as number[], pss: [] as number[], threads: [] as number[], errors: [] as string[] }]))
   const mp = path.join(dir, 'm')
   fs.mkdirSync(mp)
   const unmount = (kind: StartsKind): void => {
-    const r = kind === 'overlayts' ? run(process.execPath, [o.bin, 'umount', mp]) : run('umount', [mp])
+    const r = kind.startsWith('overlayts') ? run(process.execPath, [o.bin, 'umount', mp]) : run('umount', [mp])
     if (!r.ok || isMounted(mp) !== undefined) forceUnmount(mp)
   }
   for (let i = 0; i < o.samples; i++) {
@@ -125,7 +128,8 @@ export async function runStarts (o: StartsOptions): Promise<StartsRun> {
       const opts = `lowerdir=${st.lowers.join(':')},upperdir=${upper},workdir=${work}`
       const [cmd, args] = kind === 'overlayts'
         ? o.pinned(process.execPath, [o.bin, 'mount', '-o', opts, mp])
-        : kind === 'fuse-overlayfs' ? o.pinned('fuse-overlayfs', ['-o', opts, mp]) : ['mount', ['-t', 'overlay', 'overlay', '-o', opts, mp]]
+        : kind === 'overlayts-mount' ? o.pinned(launcher, ['-o', opts, mp])
+          : kind === 'fuse-overlayfs' ? o.pinned('fuse-overlayfs', ['-o', opts, mp]) : ['mount', ['-t', 'overlay', 'overlay', '-o', opts, mp]]
       const t0 = process.hrtime.bigint()
       const m = run(cmd, args)
       const mounted = msSince(t0)
@@ -172,6 +176,7 @@ export async function runStarts (o: StartsOptions): Promise<StartsRun> {
 export function startsTable (s: StartsRun): string {
   const cols = s.columns
   const ots = cols.find((c) => c.kind === 'overlayts')
+  const otsMount = cols.find((c) => c.kind === 'overlayts-mount')
   const fo = cols.find((c) => c.kind === 'fuse-overlayfs')
   const rows: Array<[string, keyof StartsColumn, number]> = [
     ['mount: command returns [ms]', 'mount', 1],
@@ -186,10 +191,11 @@ export function startsTable (s: StartsRun): string {
     return v === undefined ? undefined : v.median / div
   }
   const f = (v: number | undefined): string => v === undefined ? '-' : v >= 100 ? v.toFixed(0) : v.toFixed(1)
-  const head = ['starts (median)', 'overlayts', 'fuse-ovl', 'kernel', 'ots/fo']
+  const head = ['starts (median)', 'overlayts', 'ots-mount', 'fuse-ovl', 'kernel', 'ots/fo', 'mnt/fo']
+  const ratio = (a: number | undefined, b: number | undefined): string => a !== undefined && b !== undefined && b > 0 ? (a / b).toFixed(2) : '-'
   const body = rows.map(([label, k, div]) => {
-    const a = val(ots, k, div); const b = val(fo, k, div)
-    return [label, ...cols.map((c) => f(val(c, k, div))), a !== undefined && b !== undefined && b > 0 ? (a / b).toFixed(2) : '-']
+    const b = val(fo, k, div)
+    return [label, ...cols.map((c) => f(val(c, k, div))), ratio(val(ots, k, div), b), ratio(val(otsMount, k, div), b)]
   })
   const w = head.map((_h, i) => Math.max(...[head, ...body].map((r) => r[i]!.length)))
   const line = (r: string[]): string => r[0]!.padEnd(w[0]!) + ' | ' + r.slice(1).map((x, i) => x.padStart(w[i + 1]!)).join(' ')

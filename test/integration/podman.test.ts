@@ -11,7 +11,7 @@ import t, { type Test } from 'tap'
 import { spawnSync } from 'node:child_process'
 import { chmodSync, statSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { busyboxTarball, makeStore, podmanOk, removeStore, type PodmanStore, type StoreKind } from '../../scripts/bench-lib/podman-store.js'
 import { OVERLAYTS_BIN } from '../helpers/mounts.js'
 import { tmpDir } from '../helpers/tmp.js'
@@ -20,6 +20,9 @@ const missing = ['podman', 'runc'].filter((c) => spawnSync('sh', ['-c', `command
 const skip = process.getuid?.() !== 0 ? 'needs root' : missing.length > 0 ? `not installed: ${missing.join(', ')} (scripts/setup.sh installs them)` : false
 
 const ROOTLESS_UID = 1000
+// As root podman runs bin/overlayts-mount (the one-Node-start-up launcher the
+// README recommends), rootless it runs the plain command: both shapes are covered.
+const OVERLAYTS_MOUNT = join(dirname(OVERLAYTS_BIN), 'overlayts-mount')
 const BASE = 'localhost/otstest-base:1'
 const BUILT = 'localhost/otstest-built:1'
 const COMMITTED = 'localhost/otstest-committed:1'
@@ -90,7 +93,7 @@ async function compare (t: Test, uid: number | undefined): Promise<void> {
   // The two drivers' steps are independent: they run side by side.
   const outcomes = new Map<StoreKind, Outcome>()
   await Promise.all((['native', 'overlayts'] as const).map(async (kind) => {
-    const store = makeStore(join(root, kind), kind, OVERLAYTS_BIN, [], uid)
+    const store = makeStore(join(root, kind), kind, uid === undefined ? OVERLAYTS_MOUNT : OVERLAYTS_BIN, [], uid)
     stores.push(store)
     outcomes.set(kind, await scenario(store, ctx, tar))
   }))
