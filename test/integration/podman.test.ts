@@ -13,11 +13,18 @@ import { chmodSync, statSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { busyboxTarball, makeStore, podmanOk, removeStore, type PodmanStore, type StoreKind } from '../../scripts/bench-lib/podman-store.js'
-import { OVERLAYTS_BIN } from '../helpers/mounts.js'
+import { listMountsSync, OVERLAYTS_BIN } from '../helpers/mounts.js'
 import { tmpDir } from '../helpers/tmp.js'
 
 const missing = ['podman', 'runc'].filter((c) => spawnSync('sh', ['-c', `command -v ${c}`]).status !== 0)
-const skip = process.getuid?.() !== 0 ? 'needs root' : missing.length > 0 ? `not installed: ${missing.join(', ')} (scripts/setup.sh installs them)` : false
+// In a container without --privileged (Dockerfile.test's run), /sys/fs/cgroup is read-only and
+// /proc partly masked: runc cannot start podman's containers there, on either driver.
+const cgroupReadOnly = listMountsSync().some((m) => (m.mountPoint === '/sys/fs/cgroup' || m.mountPoint.startsWith('/sys/fs/cgroup/')) && m.options.split(',').includes('ro'))
+const skip = process.getuid?.() !== 0
+  ? 'needs root'
+  : missing.length > 0
+    ? `not installed: ${missing.join(', ')} (scripts/setup.sh installs them)`
+    : cgroupReadOnly ? 'runc cannot start containers here: /sys/fs/cgroup is read-only (a container without --privileged)' : false
 
 const ROOTLESS_UID = 1000
 // As root podman runs bin/overlayts-mount (the one-Node-start-up launcher the
