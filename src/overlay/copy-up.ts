@@ -2,7 +2,7 @@
  * copyUp: the first change to an entry that only a lower layer holds copies
  * it into upper, with every missing parent directory first (top down).
  *
- * Each copy is built in the work dir (data, then xattrs, owner, mode, origin,
+ * Each copy is built in the work dir (data, then owner, xattrs, mode, origin,
  * times to the nanosecond) and renamed into upper only when complete, so a
  * crash leaves at most garbage in the work dir, which the next mount removes.
  * A directory is copied without its children. Regular files are copied with
@@ -159,6 +159,8 @@ export interface CopiedXattrs {
 /** Gives `dest` the xattrs, owner, mode, origin and times of `src` (never following symlinks). */
 export function copyAttributes (sys: Sys, src: string, st: Stats, dest: string, xattrs: CopiedXattrs): void {
   const isLink = (Number(st.mode) & S_IFMT) === constants.S_IFLNK
+  // Owner first: chown clears security.capability (and setuid/setgid).
+  sys.lchown(dest, Number(st.uid), Number(st.gid))
   for (const name of sys.llistxattr(src)) {
     if (xattrs.isPrivate(name)) continue
     const value = sys.lgetxattr(src, name)
@@ -170,7 +172,6 @@ export function copyAttributes (sys: Sys, src: string, st: Stats, dest: string, 
       if ((e as { code?: string }).code !== 'EOPNOTSUPP') throw e
     }
   }
-  sys.lchown(dest, Number(st.uid), Number(st.gid))
   // After chown: chown clears setuid/setgid, and a root copy-up keeps them.
   if (!isLink) sys.chmod(dest, Number(st.mode) & 0o7777)
   // The copy keeps the lower's inode number (recorded as its origin) unless
