@@ -85,6 +85,7 @@ const S_ISGID = 0o2000
 const { O_RDONLY, O_TRUNC, O_CREAT, O_EXCL, O_NOFOLLOW, O_APPEND, O_SYNC, O_DSYNC, O_NOATIME, O_NONBLOCK } = constants
 const S_IFMT = constants.S_IFMT
 const S_IFDIR = constants.S_IFDIR
+const S_IFREG = constants.S_IFREG
 const RENAME_EXCHANGE = 2
 /** O_TMPFILE (__O_TMPFILE | O_DIRECTORY); Node's fs.constants lacks it. */
 const O_TMPFILE = 0o20000000 | constants.O_DIRECTORY
@@ -238,8 +239,13 @@ export class Overlay {
     return out
   }
 
-  /** Opens a file. Write access or O_TRUNC copies it up first (EROFS on a read-only mount); EISDIR for a dir written. */
-  async open (rel: string, flags: number): Promise<number> {
+  /**
+   * Opens a file. Write access or O_TRUNC copies it up first (EROFS on a
+   * read-only mount); EISDIR for a dir written. `killPrivs`, with O_TRUNC:
+   * the caller truncating, who loses setuid/setgid as the kernel rules
+   * (killpriv.ts).
+   */
+  async open (rel: string, flags: number, killPrivs?: Caller): Promise<number> {
     const wantsWrite = (flags & O_ACCMODE) !== O_RDONLY || (flags & O_TRUNC) !== 0
     let node = this.resolver.require(rel)
     if (wantsWrite) {
@@ -251,6 +257,7 @@ export class Overlay {
     let fd: number
     try {
       fd = this.openHost(node.phys, hostFlags)
+      if (killPrivs !== undefined && (flags & O_TRUNC) !== 0 && killPrivs.uid !== 0) this.dropPrivBits(fd, killPrivs)
     } catch (e) { throw toFsError(e, p(rel)) }
     return this.handles.add({ fd, rel, inUpper: node.inUpper, writable: wantsWrite, ino: this.attrOf(node).ino })
   }
@@ -592,12 +599,41 @@ export class Overlay {
     } catch (e) { throw toFsError(e, p(rel)) }
   }
 
-  /** uid/gid 0xffffffff mean "leave as is". */
-  async chown (rel: string, uid: number, gid: number): Promise<void> {
+  /**
+   * uid/gid 0xffffffff mean "leave as is". The daemon's lchown drops setuid,
+   * and setgid with group-execute, as for any chown; `killPrivs` (the caller)
+   * also loses a setgid without group-execute when not in the file's group,
+   * as the kernel rules for an unprivileged chown (killpriv.ts).
+   */
+  async chown (rel: string, uid: number, gid: number, killPrivs?: Caller): Promise<void> {
     const node = await this.forChange(rel)
     try {
+      const drop = killPrivs !== undefined && !node.isDir && (Number(node.stat.mode) & S_IFMT) === S_IFREG
+        ? privBitsToDrop(Number(node.stat.mode), Number(node.stat.gid), killPrivs)
+        : 0
       this.sys.lchown(node.phys, noId(uid), noId(gid))
+      if (drop !== 0) this.dropBits(node.phys, drop)
     } catch (e) { throw toFsError(e, p(rel)) }
+  }
+
+  /**
+   * The kernel found that a change by `caller` must drop setuid/setgid (a
+   * write through a passthrough file, which never reaches the daemon): they
+   * go as the kernel rules (killpriv.ts).
+   */
+  async dropPrivileges (rel: string, caller: Caller): Promise<void> {
+    const node = await this.forChange(rel)
+    if ((Number(node.stat.mode) & S_IFMT) !== S_IFREG) return
+    try {
+      const drop = privBitsToDrop(Number(node.stat.mode), Number(node.stat.gid), caller)
+      if (drop !== 0) this.dropBits(node.phys, drop)
+    } catch (e) { throw toFsError(e, p(rel)) }
+  }
+
+  /** Clears `drop` from the mode of `phys`, as it is now. */
+  private dropBits (phys: string, drop: number): void {
+    const st = this.sys.lstat(phys)
+    if (st !== undefined && (Number(st.mode) & drop) !== 0) this.sys.chmod(phys, Number(st.mode) & 0o7777 & ~drop)
   }
 
   /** Nanosecond times; nsec may be UTIME_NOW or UTIME_OMIT. Never follows a symlink. */

@@ -39,6 +39,9 @@ const READER_THREADS = 2
 /** How requests are read (session.ts); OVERLAYTS_FUSE_READERS=poll|threads overrides, for measuring. */
 const READER_MODE: ReaderMode = process.env.OVERLAYTS_FUSE_READERS === 'threads' ? 'threads' : 'poll'
 
+/** HANDLE_KILLPRIV_V2 (session.ts); OVERLAYTS_FUSE_KILLPRIV_V2=off leaves it out, for measuring. */
+const KILLPRIV_V2 = process.env.OVERLAYTS_FUSE_KILLPRIV_V2 !== 'off'
+
 const IS_ROOT = process.getuid?.() === 0
 
 function runUnmount (merged: string, lazy: boolean): Promise<void> {
@@ -111,6 +114,7 @@ export async function mountKernel (overlay: Overlay, o: FuseMountOptions): Promi
     passthrough: o.passthrough && IS_ROOT,
     readers: READER_MODE,
     uring: o.uring,
+    killprivV2: KILLPRIV_V2,
     ioStats,
     onEnd: () => {
       process.removeListener(IO_STATS_SIGNAL, onSignal)

@@ -21,8 +21,9 @@ import type { KNode } from './nodes.js'
 import { NodeTable } from './nodes.js'
 import { Passthrough } from './passthrough.js'
 import {
-  FATTR_ATIME, FATTR_ATIME_NOW, FATTR_FH, FATTR_GID, FATTR_MODE, FATTR_MTIME, FATTR_MTIME_NOW, FATTR_SIZE, FATTR_UID,
-  FOPEN_CACHE_DIR, FOPEN_KEEP_CACHE, FUSE_FSYNC_FDATASYNC, FUSE_GETATTR_FH, InitFlag, Op, OUT_HEADER_SIZE
+  FATTR_ATIME, FATTR_ATIME_NOW, FATTR_FH, FATTR_GID, FATTR_KILL_SUIDGID, FATTR_LOCKOWNER, FATTR_MODE, FATTR_MTIME, FATTR_MTIME_NOW,
+  FATTR_SIZE, FATTR_UID, FOPEN_CACHE_DIR, FOPEN_KEEP_CACHE, FUSE_FSYNC_FDATASYNC, FUSE_GETATTR_FH, FUSE_OPEN_KILL_SUIDGID,
+  FUSE_WRITE_KILL_SUIDGID, InitFlag, Op, OUT_HEADER_SIZE
 } from './protocol.js'
 import type { Session } from './session.js'
 import { Framed, NO_REPLY } from './session.js'
@@ -121,6 +122,23 @@ export class KernelOps {
 
   private caller (req: Request): Caller {
     return { uid: req.uid, gid: req.gid, pid: req.pid }
+  }
+
+  /**
+   * HANDLE_KILLPRIV_V2: the kernel says which writes, truncates, chowns and
+   * O_TRUNC opens must drop setuid/setgid (the caller lacks CAP_FSETID), and
+   * the daemon drops them, with the caller's group for the setgid rule
+   * (killpriv.ts). Without it the kernel sends the new mode itself, but only
+   * knows the group-execute half of the rule, so the daemon applies it to
+   * every non-root caller.
+   */
+  private get killprivV2 (): boolean {
+    return ((this.session.negotiated?.flags ?? 0n) & InitFlag.HANDLE_KILLPRIV_V2) !== 0n
+  }
+
+  /** The caller who must lose setuid/setgid by this change, if any. */
+  private killer (req: Request, killFlag: boolean): Caller | undefined {
+    return !this.killprivV2 || killFlag ? this.caller(req) : undefined
   }
 
   private entry (parent: KNode, name: string, e: Entry): Buffer {
@@ -228,15 +246,22 @@ export class KernelOps {
       req.skip(4)
       const uid = req.u32()
       const gid = req.u32()
-      const caller = this.caller(req)
+      const killer = this.killer(req, (valid & FATTR_KILL_SUIDGID) !== 0)
       const byFh = (valid & FATTR_FH) !== 0 && node.fhs.has(fh)
+      if (this.killprivV2 && (valid & ~(FATTR_FH | FATTR_LOCKOWNER)) === 0) {
+        // Nothing to set: the kernel's file_remove_privs found that a change
+        // (a write through a passthrough file, which the daemon never sees)
+        // must drop setuid/setgid, and leaves that to the daemon.
+        await ov.dropPrivileges(this.rel(node), this.caller(req))
+      }
       if ((valid & FATTR_SIZE) !== 0) {
-        if (byFh) await ov.ftruncate(fh, size, caller)
-        else await ov.truncate(this.rel(node), size, caller)
+        if (byFh) await ov.ftruncate(fh, size, killer)
+        else await ov.truncate(this.rel(node), size, killer)
       }
       if ((valid & FATTR_MODE) !== 0) await ov.chmod(this.rel(node), mode)
       if ((valid & (FATTR_UID | FATTR_GID)) !== 0) {
-        await ov.chown(this.rel(node), (valid & FATTR_UID) !== 0 ? uid : 0xffffffff, (valid & FATTR_GID) !== 0 ? gid : 0xffffffff)
+        await ov.chown(this.rel(node), (valid & FATTR_UID) !== 0 ? uid : 0xffffffff, (valid & FATTR_GID) !== 0 ? gid : 0xffffffff,
+          this.killprivV2 && (valid & FATTR_KILL_SUIDGID) !== 0 ? this.caller(req) : undefined)
       }
       if ((valid & (FATTR_ATIME | FATTR_MTIME)) !== 0) {
         const a = (valid & FATTR_ATIME) === 0 ? { sec: 0, nsec: UTIME_OMIT } : (valid & FATTR_ATIME_NOW) !== 0 ? { sec: 0, nsec: UTIME_NOW } : { sec: atime, nsec: atimensec }
@@ -349,8 +374,9 @@ export class KernelOps {
     this.on(Op.OPEN, async (req) => {
       const node = this.node(req.nodeid)
       const flags = req.u32()
+      const openFlags = req.u32()
       const rel = this.rel(node)
-      const fh = await ov.open(rel, flags)
+      const fh = await ov.open(rel, flags, this.killprivV2 && (openFlags & FUSE_OPEN_KILL_SUIDGID) !== 0 ? this.caller(req) : undefined)
       return this.opened(node, fh, flags)
     })
 
@@ -391,10 +417,11 @@ export class KernelOps {
       const fh = req.u64()
       const offset = req.u64()
       const size = req.u32()
-      req.skip(4 + 8 + 4 + 4) // write_flags, lock_owner, flags, padding
+      const writeFlags = req.u32()
+      req.skip(8 + 4 + 4) // lock_owner, flags, padding
       this.o.ioStats?.count('write', size)
       const data = req.bytes(size)
-      return u32Out(await ov.write(fh, data, size, offset, this.caller(req)))
+      return u32Out(await ov.write(fh, data, size, offset, this.killer(req, (writeFlags & FUSE_WRITE_KILL_SUIDGID) !== 0)))
     })
 
     this.on(Op.STATFS, () => statfsOut(ov.statfs()))

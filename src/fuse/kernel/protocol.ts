@@ -119,6 +119,7 @@ export const FATTR_MTIME = 1 << 5
 export const FATTR_FH = 1 << 6
 export const FATTR_ATIME_NOW = 1 << 7
 export const FATTR_MTIME_NOW = 1 << 8
+export const FATTR_LOCKOWNER = 1 << 9
 export const FATTR_CTIME = 1 << 10
 export const FATTR_KILL_SUIDGID = 1 << 11
 

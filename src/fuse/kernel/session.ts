@@ -94,6 +94,12 @@ export interface SessionOptions {
   readonly uring: UringMode
   /** Counts the requests of each path (io stats). */
   readonly ioStats: IoStats
+  /**
+   * Ask for HANDLE_KILLPRIV_V2: the daemon drops setuid/setgid where the
+   * kernel flags a change (ops.ts), and the kernel skips its per-write
+   * security.capability lookup once a file is known to have none.
+   */
+  readonly killprivV2: boolean
 }
 
 export type ReaderMode = 'poll' | 'threads'
@@ -263,6 +269,7 @@ export class Session {
       InitFlag.DO_READDIRPLUS | InitFlag.READDIRPLUS_AUTO | InitFlag.PARALLEL_DIROPS |
       InitFlag.MAX_PAGES | InitFlag.CACHE_SYMLINKS | InitFlag.SETXATTR_EXT | InitFlag.INIT_EXT |
       InitFlag.ASYNC_DIO | InitFlag.ABORT_ERROR
+    if (this.opts.killprivV2) want |= InitFlag.HANDLE_KILLPRIV_V2
     if (this.opts.passthrough && minor >= PASSTHROUGH_MINOR) want |= InitFlag.PASSTHROUGH
     // The ring is set up before it is accepted: once INIT accepts it, the
     // kernel holds every request back until the ring's queues are registered.
