@@ -8,9 +8,11 @@
 // nothing, and the daemon is another process anyway) and prints one line per
 // step; the two transcripts, the merged trees and the uppers must match.
 import t from 'tap'
+import { join } from 'node:path'
 import { runOk } from '../helpers/exec.js'
 import { mountPair } from '../helpers/side-by-side.js'
 import { snapshotTree } from '../helpers/snapshot.js'
+import { tmpDir } from '../helpers/tmp.js'
 
 async function probe (dir: string, script: string): Promise<string[]> {
   const out = await runOk('python3', ['-c', PRELUDE + script], { cwd: dir, timeoutMs: 60_000 })
@@ -332,3 +334,90 @@ for (const passthrough of ['on', 'off']) {
     await pair.unmount()
   })
 }
+
+// File handles (EXPORT_SUPPORT): name_to_handle_at, then open_by_handle_at,
+// for a file and a directory, while the kernel holds their inodes and after
+// `echo 2 > drop_caches` evicted them (the kernel then asks the daemon for
+// "." of the forgotten node id, and ".." to reconnect the directory), after
+// the name was looked up again, renamed, and unlinked. The kernel's overlayfs
+// needs index=on,nfs_export=on for handles at all.
+const HANDLE_C = String.raw`
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+/* fh save MOUNT PATH FILE | fh open MOUNT FILE */
+int main(int argc, char **argv) {
+  struct file_handle *h = malloc(sizeof *h + MAX_HANDLE_SZ);
+  if (argc == 5 && !strcmp(argv[1], "save")) {
+    int mnt;
+    h->handle_bytes = MAX_HANDLE_SZ;
+    if (name_to_handle_at(AT_FDCWD, argv[3], h, &mnt, 0) != 0) { printf("%s\n", strerrorname_np(errno)); return 0; }
+    FILE *f = fopen(argv[4], "wb");
+    if (f == NULL || fwrite(h, sizeof *h + h->handle_bytes, 1, f) != 1) return 1;
+    fclose(f);
+    printf("ok\n");
+    return 0;
+  }
+  if (argc == 4 && !strcmp(argv[1], "open")) {
+    FILE *f = fopen(argv[3], "rb");
+    if (f == NULL) { printf("no handle\n"); return 0; }
+    if (fread(h, 1, sizeof *h + MAX_HANDLE_SZ, f) < sizeof *h) return 1;
+    fclose(f);
+    int fd = open_by_handle_at(open(argv[2], O_RDONLY | O_DIRECTORY), h, O_RDONLY);
+    if (fd < 0) { printf("%s\n", strerrorname_np(errno)); return 0; }
+    struct stat st;
+    char data[16] = "";
+    fstat(fd, &st);
+    if (!S_ISDIR(st.st_mode) && read(fd, data, sizeof data - 1) < 0) return 1;
+    printf("ok %s %s", S_ISDIR(st.st_mode) ? "dir" : "file", data);
+    if (S_ISDIR(st.st_mode)) printf("\n");
+    return 0;
+  }
+  return 2;
+}
+`
+
+t.test('file handles: open_by_handle_at for a file and a directory, before and after drop_caches', async (t) => {
+  const bin = join(await tmpDir(t, 'kt-handles-bin'), 'fh')
+  await runOk('sh', ['-c', `cat > "$1.c" && cc -O1 -o "$1" "$1.c"`, 'sh', bin], { input: HANDLE_C, timeoutMs: 60_000 })
+  const pair = await mountPair(t, 'kt-handles', { layers: [{ entries: [{ type: 'file', path: 'd/f', content: 'lower\n' }] }] }, { kernelExtra: ['index=on', 'nfs_export=on'] })
+  const fh = async (...args: string[]): Promise<string> => (await runOk(bin, args, { timeoutMs: 30_000 })).toString('utf8').trim()
+  const steps = async (m: string, work: string): Promise<string[]> => {
+    const out: string[] = []
+    out.push(`save file: ${await fh('save', m, join(m, 'd/f'), work + 'hf')}`)
+    out.push(`save dir: ${await fh('save', m, join(m, 'd'), work + 'hd')}`)
+    out.push(`open file: ${await fh('open', m, work + 'hf')}`)
+    out.push(`open dir: ${await fh('open', m, work + 'hd')}`)
+    return out
+  }
+  const dropCaches = async (): Promise<void> => { await runOk('sh', ['-c', 'sync && echo 2 > /proc/sys/vm/drop_caches']) }
+  const scratch = await tmpDir(t, 'kt-handles')
+  const opens = async (m: string, work: string): Promise<string[]> =>
+    [`file: ${await fh('open', m, work + 'hf')}`, `dir: ${await fh('open', m, work + 'hd')}`]
+  const sides = [[pair.kernel.merged, scratch + '/k-'], [pair.overlayts.merged, scratch + '/o-']] as const
+  const k = await steps(...sides[0])
+  t.same(await steps(...sides[1]), k, 'while the inodes are cached: the same answers as the kernel')
+  t.same(k, ['save file: ok', 'save dir: ok', 'open file: ok file lower', 'open dir: ok dir'], 'handles work')
+  const stage = async (what: string, change: string, want: string[], wantOverlayts = want): Promise<void> => {
+    await dropCaches()
+    const got: string[][] = []
+    for (const [m, work] of sides) {
+      if (change !== '') await runOk('sh', ['-c', change], { cwd: m })
+      got.push(await opens(m, work))
+    }
+    t.same(got[0], want, `${what}: the kernel's answers`)
+    t.same(got[1], wantOverlayts, `${what}: ${want === wantOverlayts ? 'the same' : 'the documented difference'} through overlayts`)
+  }
+  await stage('after drop_caches', '', ['file: ok file lower', 'dir: ok dir'])
+  await stage('after drop_caches and a lookup of the names', 'ls -l d > /dev/null', ['file: ok file lower', 'dir: ok dir'])
+  await stage('after drop_caches and a rename', 'mv d/f d/g', ['file: ok file lower', 'dir: ok dir'])
+  // The kernel decodes the handle of a deleted file to its lower copy, which
+  // still exists; overlayts answers ESTALE for a file with no name.
+  await stage('after drop_caches and an unlink', 'rm d/g', ['file: ok file lower', 'dir: ok dir'], ['file: ESTALE', 'dir: ok dir'])
+  await pair.unmount()
+})

@@ -34,7 +34,43 @@ t.test('the same name looked up twice is one node with two lookups; forget drops
   t.equal(nt.get(a.id), a, 'one lookup left')
   nt.forget(a.id, 1)
   t.equal(nt.get(a.id), undefined, 'gone at zero')
-  t.not(nt.lookup(nt.root, 'a', attr(5, S_IFREG), false).id, a.id, 'node ids are never reused')
+  t.not(nt.lookup(nt.root, 'a', attr(6, S_IFREG), false).id, a.id, 'another object at the name: another id')
+})
+
+t.test('a forgotten node keeps its id for its object: by name, or revived for a file handle', async (t) => {
+  const nt = new NodeTable()
+  const d = nt.lookup(nt.root, 'd', attr(10, S_IFDIR), false)
+  const f = nt.lookup(d, 'f', attr(11, S_IFREG), false)
+  nt.forget(f.id, 1)
+  nt.forget(d.id, 1)
+  t.same(nt.remembered(f.id), { path: 'd/f', ino: 11n, type: S_IFREG }, 'where f was')
+  // Looked up again by name, the same objects: their old ids.
+  const d2 = nt.lookup(nt.root, 'd', attr(10, S_IFDIR), false)
+  t.equal(d2.id, d.id, 'the directory gets its id back')
+  t.equal(nt.remembered(d.id), undefined, 'and is no longer a forgotten one')
+  // f: revived through its handle under the live d.
+  const f2 = nt.revive(f.id, d2, 'f', attr(11, S_IFREG), false)
+  t.equal(f2?.id, f.id, 'revived under its id')
+  t.equal(f2?.nlookup, 1, 'with the lookup the kernel counts')
+  t.equal(nt.path(f2!), 'd/f')
+  t.equal(nt.revive(f.id, d2, 'f', attr(11, S_IFREG), false), undefined, 'only once')
+  // A name already held by another node is not taken over.
+  nt.forget(f2!.id, 1)
+  const other = nt.lookup(d2, 'f', attr(12, S_IFREG), false)
+  t.not(other.id, f.id, 'another object at the path gets a new id')
+  t.equal(nt.revive(f.id, d2, 'f', attr(11, S_IFREG), false), undefined, 'and the old id does not take the name over')
+})
+
+t.test('attach: a directory above a revived node, without a lookup', async (t) => {
+  const nt = new NodeTable()
+  const d = nt.attach(nt.root, 'd', attr(10, S_IFDIR))
+  t.equal(d.nlookup, 0, 'the kernel has not looked it up')
+  t.equal(nt.lookup(nt.root, 'd', attr(10, S_IFDIR), false), d, 'a later lookup finds it')
+  t.equal(d.nlookup, 1)
+  nt.forget(d.id, 1)
+  const again = nt.attach(nt.root, 'd', attr(10, S_IFDIR))
+  t.equal(again.id, d.id, 'attached again: its forgotten id back')
+  t.equal(again.nlookup, 0)
 })
 
 t.test('upper names of one object share a node; lower hardlinks do not', async (t) => {

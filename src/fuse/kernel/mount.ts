@@ -41,6 +41,8 @@ const READER_MODE: ReaderMode = process.env.OVERLAYTS_FUSE_READERS === 'threads'
 
 /** HANDLE_KILLPRIV_V2 (session.ts); OVERLAYTS_FUSE_KILLPRIV_V2=off leaves it out, for measuring. */
 const KILLPRIV_V2 = process.env.OVERLAYTS_FUSE_KILLPRIV_V2 !== 'off'
+/** EXPORT_SUPPORT (session.ts); OVERLAYTS_FUSE_EXPORT=off leaves it out, for comparing. */
+const EXPORT_SUPPORT = process.env.OVERLAYTS_FUSE_EXPORT !== 'off'
 
 const IS_ROOT = process.getuid?.() === 0
 
@@ -115,6 +117,7 @@ export async function mountKernel (overlay: Overlay, o: FuseMountOptions): Promi
     readers: READER_MODE,
     uring: o.uring,
     killprivV2: KILLPRIV_V2,
+    exportSupport: EXPORT_SUPPORT,
     ioStats,
     onEnd: () => {
       process.removeListener(IO_STATS_SIGNAL, onSignal)

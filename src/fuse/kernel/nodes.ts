@@ -14,7 +14,14 @@
  * get two nodes: the kernel's overlayfs treats them as two objects, which a
  * copy-up separates (the copy gets its own inode number).
  *
- * Node ids are never reused during a mount, so the generation is always 0.
+ * A node id names one object for the whole mount (an id comes back only
+ * for the object it named), so the generation is always 0.
+ *
+ * A file handle (EXPORT_SUPPORT: open_by_handle_at, an NFS export) names a
+ * node id, and may outlive the kernel's lookups of it: the table remembers
+ * where each forgotten node was (its path and inode number; the most recent
+ * FORGOTTEN_MAX of them), and gives the id back when that object is looked
+ * up there again, by name or by the handle (`revive`).
  */
 import type { Attr } from '../../overlay/overlay.js'
 import { ROOT_NODE_ID } from './protocol.js'
@@ -52,8 +59,21 @@ function key (parent: KNode, name: string): string {
   return parent.id + '/' + name
 }
 
+/** Where a forgotten node was: what a file handle naming it is checked against. */
+export interface Forgotten {
+  readonly path: string
+  readonly ino: bigint
+  readonly type: number
+}
+
+/** Forgotten nodes remembered for file handles (about 100 bytes each). */
+export const FORGOTTEN_MAX = 65536
+
 export class NodeTable {
   readonly root: KNode
+  /** Forgotten nodes by id, oldest first, and by path. */
+  private readonly forgotten = new Map<number, Forgotten>()
+  private readonly forgottenAt = new Map<string, number>()
   private readonly byId = new Map<number, KNode>()
   private readonly byName = new Map<string, KNode>()
   /** Upper objects with several names, by inode number. */
@@ -106,7 +126,7 @@ export class NodeTable {
       }
     }
     if (node === undefined) {
-      node = new KNode(this.nextId++, attr.ino, type, false)
+      node = new KNode(this.forgottenId(parent, name, attr) ?? this.nextId++, attr.ino, type, false)
       node.links.push({ parent, name })
       this.byId.set(node.id, node)
       this.byName.set(k, node)
@@ -116,6 +136,65 @@ export class NodeTable {
     node.ino = attr.ino
     node.attr = attr
     node.nlookup++
+    return node
+  }
+
+  /** Where forgotten node `id` was, if remembered. */
+  remembered (id: number): Forgotten | undefined { return this.forgotten.get(id) }
+
+  /**
+   * The id of the forgotten node last seen at `name` in `parent`, if it was
+   * this object (inode number and type): a file handle naming it keeps
+   * working after the kernel looked the name up again.
+   */
+  private forgottenId (parent: KNode, name: string, attr: Attr): number | undefined {
+    if (this.forgottenAt.size === 0) return undefined
+    const dir = this.path(parent)
+    if (dir === undefined) return undefined
+    const id = this.forgottenAt.get(dir === '' ? name : dir + '/' + name)
+    const was = id === undefined ? undefined : this.forgotten.get(id)
+    if (was === undefined || was.ino !== attr.ino || was.type !== (attr.mode & S_IFMT)) return undefined
+    this.unremember(id!)
+    return id
+  }
+
+  private unremember (id: number): void {
+    const f = this.forgotten.get(id)
+    if (f === undefined) return
+    this.forgotten.delete(id)
+    if (this.forgottenAt.get(f.path) === id) this.forgottenAt.delete(f.path)
+  }
+
+  /**
+   * Forgotten node `id` back as `name` in `parent` (the object there now,
+   * whose attributes are `attr`, checked by the caller to be the one it
+   * was), with one lookup. Undefined when another node answers for that
+   * name or that object: the kernel would then hold two ids for one object.
+   */
+  revive (id: number, parent: KNode, name: string, attr: Attr, shared: boolean): KNode | undefined {
+    const type = attr.mode & S_IFMT
+    if (!this.forgotten.has(id) || this.byName.has(key(parent, name))) return undefined
+    if (shared && type !== S_IFDIR && this.byIno.has(attr.ino)) return undefined
+    this.unremember(id)
+    const node = new KNode(id, attr.ino, type, false)
+    node.links.push({ parent, name })
+    this.byId.set(id, node)
+    this.byName.set(key(parent, name), node)
+    if (shared && type !== S_IFDIR) this.share(node, attr.ino)
+    node.attr = attr
+    node.nlookup = 1
+    return node
+  }
+
+  /**
+   * The node for `name` in `parent`, made without a lookup if there is none:
+   * a directory above a revived node, which the kernel has not looked up
+   * (it counts a lookup when it asks for "..", or for the name). A forgotten
+   * node of that directory gets its id back, as in any lookup.
+   */
+  attach (parent: KNode, name: string, attr: Attr): KNode {
+    const node = this.lookup(parent, name, attr, false)
+    node.nlookup--
     return node
   }
 
@@ -143,6 +222,12 @@ export class NodeTable {
     if (node === undefined || node === this.root) return
     node.nlookup -= n
     if (node.nlookup > 0) return
+    const path = this.path(node)
+    if (path !== undefined) {
+      this.forgotten.set(id, { path, ino: node.ino, type: node.type })
+      this.forgottenAt.set(path, id)
+      if (this.forgotten.size > FORGOTTEN_MAX) this.unremember(this.forgotten.keys().next().value!)
+    }
     this.byId.delete(id)
     for (const l of node.links) {
       const k = key(l.parent, l.name)

@@ -189,8 +189,9 @@ export class KernelOps {
     const t = this.o.cacheTimeout
 
     this.on(Op.LOOKUP, (req) => {
-      const parent = this.node(req.nodeid)
       const name = req.name()
+      if (name === '.' || name === '..') return this.exportLookup(req.nodeid, name)
+      const parent = this.node(req.nodeid)
       const rel = this.childRel(parent, name)
       let e: Entry
       try {
@@ -538,6 +539,66 @@ export class KernelOps {
     this.on(Op.SYNCFS, () => undefined)
     this.on(Op.INTERRUPT, () => NO_REPLY)
     this.on(Op.DESTROY, () => undefined)
+  }
+
+  /**
+   * EXPORT_SUPPORT: the kernel rebuilding a dentry from a file handle
+   * (open_by_handle_at, an NFS export) looks up "." (the node itself, when
+   * its inode left the kernel's cache) and ".." (a directory's parent, to
+   * reconnect it). Both answer from the node table, one more lookup counted.
+   * A node the kernel has forgotten comes back under its id if the same
+   * object (inode number and type) is still at its path; otherwise ESTALE.
+   */
+  private exportLookup (id: number, name: '.' | '..'): Buffer {
+    const known = this.nodes.get(id)
+    if (known === undefined && name === '.') {
+      const node = this.revive(id)
+      return entryOut(node.id, 0, node.attr!, this.o.cacheTimeout, this.o.cacheTimeout)
+    }
+    const node = this.node(id)
+    // A node with no name left and nothing open: unlinked, the handle is stale.
+    if (name === '.' && node.fhs.size === 0 && this.nodes.path(node) === undefined) throw new FsError('ESTALE', `(node ${id}, removed)`, 'lookup')
+    let target = node
+    if (name === '..' && node !== this.nodes.root) {
+      const link = node.links[0]
+      if (link === undefined) throw new FsError('ESTALE', `(node ${node.id}, removed)`, 'lookup')
+      target = link.parent
+    }
+    if (target !== this.nodes.root && this.nodes.get(target.id) !== target) throw new FsError('ESTALE', `(node ${target.id})`, 'lookup')
+    const attr = this.attrOf(target)
+    target.nlookup++
+    return entryOut(target.id, 0, attr, this.o.cacheTimeout, this.o.cacheTimeout)
+  }
+
+  /** Forgotten node `id` back, with one lookup, if its object is still at its path; ESTALE if not. */
+  private revive (id: number): KNode {
+    const stale = (): FsError => new FsError('ESTALE', `(node ${id})`, 'lookup')
+    const was = this.nodes.remembered(id)
+    if (was === undefined) throw stale()
+    let e: Entry
+    try {
+      e = this.overlay.lookup(was.path)
+    } catch { throw stale() }
+    if (e.attr.ino !== was.ino || (e.attr.mode & S_IFMT) !== was.type) throw stale()
+    const names = was.path.split('/')
+    const name = names.pop()!
+    let parent = this.nodes.root
+    let rel = ''
+    for (const n of names) {
+      rel = rel === '' ? n : rel + '/' + n
+      const known = this.nodes.child(parent, n)
+      if (known !== undefined) { parent = known; continue }
+      let dir: Entry
+      try {
+        dir = this.overlay.lookup(rel)
+      } catch { throw stale() }
+      // Gets the directory's own forgotten id back if it is the same
+      // directory (NodeTable.lookup): a handle to it keeps working too.
+      parent = this.nodes.attach(parent, n, dir.attr)
+    }
+    const node = this.nodes.revive(id, parent, name, e.attr, e.inUpper && e.attr.nlink > 1)
+    if (node === undefined) throw stale()
+    return node
   }
 
   /** The open reply: passthrough where it may be used, else the page cache kept across opens. */

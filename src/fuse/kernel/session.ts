@@ -100,6 +100,8 @@ export interface SessionOptions {
    * security.capability lookup once a file is known to have none.
    */
   readonly killprivV2: boolean
+  /** Ask for EXPORT_SUPPORT: LOOKUP of "." and ".." answered (ops.ts), so file handles reach the daemon. */
+  readonly exportSupport: boolean
 }
 
 export type ReaderMode = 'poll' | 'threads'
@@ -270,6 +272,7 @@ export class Session {
       InitFlag.MAX_PAGES | InitFlag.CACHE_SYMLINKS | InitFlag.SETXATTR_EXT | InitFlag.INIT_EXT |
       InitFlag.ASYNC_DIO | InitFlag.ABORT_ERROR
     if (this.opts.killprivV2) want |= InitFlag.HANDLE_KILLPRIV_V2
+    if (this.opts.exportSupport) want |= InitFlag.EXPORT_SUPPORT
     if (this.opts.passthrough && minor >= PASSTHROUGH_MINOR) want |= InitFlag.PASSTHROUGH
     // The ring is set up before it is accepted: once INIT accepts it, the
     // kernel holds every request back until the ring's queues are registered.
