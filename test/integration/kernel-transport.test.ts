@@ -9,7 +9,7 @@
 // step; the two transcripts, the merged trees and the uppers must match.
 import t from 'tap'
 import { join } from 'node:path'
-import { runOk } from '../helpers/exec.js'
+import { run, runOk } from '../helpers/exec.js'
 import { mountPair } from '../helpers/side-by-side.js'
 import { snapshotTree } from '../helpers/snapshot.js'
 import { tmpDir } from '../helpers/tmp.js'
@@ -412,6 +412,12 @@ t.test('file handles: open_by_handle_at for a file and a directory, before and a
     }
     t.same(got[0], want, `${what}: the kernel's answers`)
     t.same(got[1], wantOverlayts, `${what}: ${want === wantOverlayts ? 'the same' : 'the documented difference'} through overlayts`)
+  }
+  // A container may have /proc/sys read-only: then only the cached part runs.
+  if ((await run('sh', ['-c', 'echo 2 > /proc/sys/vm/drop_caches'])).code !== 0) {
+    t.comment('skipped the stages after drop_caches: /proc/sys/vm/drop_caches is not writable here')
+    await pair.unmount()
+    return
   }
   await stage('after drop_caches', '', ['file: ok file lower', 'dir: ok dir'])
   await stage('after drop_caches and a lookup of the names', 'ls -l d > /dev/null', ['file: ok file lower', 'dir: ok dir'])
