@@ -9,7 +9,7 @@
 // every container, image, mount, daemon and file, even on failure.
 import t, { type Test } from 'tap'
 import { spawnSync } from 'node:child_process'
-import { chmodSync, statSync } from 'node:fs'
+import { chmodSync, existsSync, rmSync, statSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { busyboxTarball, makeStore, podmanOk, removeStore, type PodmanStore, type StoreKind } from '../../scripts/bench-lib/podman-store.js'
@@ -27,6 +27,11 @@ const skip = process.getuid?.() !== 0
     : cgroupReadOnly ? 'runc cannot start containers here: /sys/fs/cgroup is read-only (a container without --privileged)' : false
 
 const ROOTLESS_UID = 1000
+
+// podman 4.3 writes its blob-info cache to /var/lib/containers/cache whatever
+// the graphroot says: what a run creates there is removed with the rest.
+const SYSTEM_CONTAINERS = '/var/lib/containers'
+if (!existsSync(SYSTEM_CONTAINERS)) t.teardown(() => rmSync(SYSTEM_CONTAINERS, { recursive: true, force: true }))
 // As root podman runs bin/overlayts-mount (the one-Node-start-up launcher the
 // README recommends), rootless it runs the plain command: both shapes are covered.
 const OVERLAYTS_MOUNT = join(dirname(OVERLAYTS_BIN), 'overlayts-mount')
