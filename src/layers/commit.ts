@@ -10,11 +10,14 @@
  *   form are written as they are, and mean the same;
  * - an opaque directory (trusted.overlay.opaque=y) is written, then a
  *   `.wh..wh..opq` entry inside it (its permission bits and owner);
- * - a directory renamed through a redirect (trusted.overlay.redirect, not
- *   opaque) has no lower copy at its new name in another image, so it is
- *   written as the full merged view below it (the overlay core's own lookup:
- *   stack-source.ts), marked opaque; the old name's whiteout is in the upper
- *   already (the rename left it) and is written as any whiteout;
+ * - a directory renamed through a redirect (not opaque) has no lower copy
+ *   at its new name in another image, so it is written as the full merged
+ *   view below it (the overlay core's own lookup: stack-source.ts), marked
+ *   opaque; the old name's whiteout is in the upper already (the rename left
+ *   it) and is written as any whiteout. The redirect is read through the
+ *   upper's markers (layer-markers.ts), in the upper's form, as the merged
+ *   walk follows it: `trusted.overlay.redirect` in the kernel form,
+ *   `user.overlayts.redirect` in the oci form; the userxattr form has none;
  * - hardlinks (same dev:ino seen again) become tar hardlinks to the first
  *   name written;
  * - xattrs: `user.*` and `security.capability` only (never
@@ -24,9 +27,7 @@
  *   sockets are skipped (tar holds none);
  * - upper forms (upper-form.ts): char 0/0 whiteouts and opaque xattrs of the
  *   kernel and userxattr forms; an oci-form upper's `.wh.*` files are written
- *   as they are (they are the layer's markers already). A directory renamed
- *   in an oci-form upper (`user.overlayts.redirect`) is refused for now: the
- *   merged walk reads redirects in the kernel form only.
+ *   as they are (they are the layer's markers already); redirects as above.
  *
  * Consistency on a live mount: the upper's files are read directly, and a
  * file is read only through a descriptor opened with O_NOFOLLOW whose
@@ -212,15 +213,13 @@ export async function * commitEntries (source: StackSource, counts: CommitCounts
     yield e
     if (e.entry.type !== 'directory') continue
     const opaque = OPAQUE_XATTRS.some((x) => sys.lgetxattr(phys, x)?.toString('latin1') === 'y')
-    const redirected = !opaque && sys.lgetxattr(phys, TRUSTED_XATTRS.redirect) !== undefined
+    // The redirect in the upper's form, as the merged walk (the core's Resolver) follows it.
+    const redirected = !opaque && upper.markers.redirectOf(phys) !== undefined
     if (redirected) {
       counts.redirectedDirs++
       yield opaqueMarker(rel, st)
       yield * mergedBelow(rel)
       continue
-    }
-    if (!opaque && sys.lgetxattr(phys, OCI_UPPER_XATTRS.redirect) !== undefined) {
-      throw new Error(`${displayPath(rel)}: a directory renamed in an oci-form upper (${OCI_UPPER_XATTRS.redirect}): its merged content cannot be committed yet`)
     }
     const names = namesOf(rel, phys)
     // An oci-form upper holds its own .wh..wh..opq, written as any file.

@@ -2,7 +2,10 @@
 // whiteout forms, changed through a real overlayts mount and through the
 // kernel's overlayfs (same upper format): diff against the A/C/D list
 // written here, which/layers against what was built, and the same answers
-// from the live mount and offline from the layer directories.
+// from the live mount and offline from the layer directories. On the
+// OCI-form upper (upper_form=oci) also the commit -> unpack round trip of its
+// renamed directory (user.overlayts.redirect); commit-unpack.test.ts has the
+// round trip of every other change, on a kernel-form upper.
 import t, { type Test } from 'tap'
 import * as fs from 'node:fs'
 import { mkdir } from 'node:fs/promises'
@@ -10,6 +13,7 @@ import { join } from 'node:path'
 import { run } from '../helpers/exec.js'
 import { buildStack, type LayerForm, type StackSpec } from '../helpers/layers.js'
 import { formatLowerdir, mountKernel, mountOverlayts, OVERLAYTS_BIN, REPO_ROOT, type MountHandle } from '../helpers/mounts.js'
+import { assertSameTree, snapshotTree } from '../helpers/snapshot.js'
 import { tmpDir } from '../helpers/tmp.js'
 
 const x = (n: number): string => 'x'.repeat(n)
@@ -152,11 +156,27 @@ for (const form of ['kernel', 'oci'] as const) {
   })
 }
 
-t.test('an OCI-form upper (upper_form=oci, as on an overlayfs): the same answers', async t => {
+t.test('an OCI-form upper (upper_form=oci, as on an overlayfs): the same answers; commit -> unpack round trip', async t => {
   const b = await built(t, 'kernel')
   const m = await mountOverlayts(t, { lower: b.lowers, upper: b.upper, work: b.work, merged: b.merged, extra: ['-o', 'upper_form=oci'] })
   await checkTools(t, b, m, 'kernel', 'overlayts, oci upper')
   t.ok(fs.readdirSync(b.upper).some((n) => n.startsWith('.wh.')), 'the upper holds .wh. markers')
+
+  // commit: the renamed dir (user.overlayts.redirect), with a lower file deleted (.wh.a) and one added below it.
+  fs.rmSync(`${b.merged}/new/a`)
+  fs.writeFileSync(`${b.merged}/new/added`, 'added')
+  t.ok(fs.existsSync(`${b.upper}/new/.wh.a`), 'the delete below the renamed dir is a .wh. marker')
+  const original = await snapshotTree(b.merged)
+  const dir = join(b.upper, '..')
+  const live = JSON.parse(await ots(t, ['commit', b.merged, '--output', join(dir, 'live.tar'), '--json']))
+  await m.unmount()
+  const offline = JSON.parse(await ots(t, ['commit', '-o', b.offline, '--output', join(dir, 'offline.tar'), '--json']))
+  t.equal(offline.diffId, live.diffId, 'offline commit: the same layer as on the live mount')
+  t.equal(live.redirectedDirs, 1, 'new is written whole')
+  const top = join(dir, 'top')
+  await ots(t, ['unpack', join(dir, 'live.tar'), top])
+  const v = await mountOverlayts(t, { lower: [top, ...b.lowers], merged: join(dir, 'm-top') })
+  assertSameTree(t, await snapshotTree(v.merged), original, 'the committed layer over the lowers, without the upper: the same tree', { actual: 'committed', expected: 'original' })
 })
 
 t.test('kernel form, changed through the kernel\'s overlayfs', async t => {

@@ -321,6 +321,35 @@ t.test('commit: the rootless upper forms (userxattr, oci) give the same layer en
   }
 })
 
+t.test('commit: a directory renamed in an oci-form upper is written whole, as in the kernel form', async t => {
+  // The same mv old renamed, one file added and one deleted below it, recorded in each form's markers.
+  const dir = t.testdir({ l: { old: { a: 'a', gone: 'g', sub: { b: 'b' } }, keep: 'k' }, k: { renamed: {} }, oci: { renamed: {} } })
+  const k = `${dir}/k`; const oci = `${dir}/oci`
+  sys.mknod(`${k}/old`, fs.constants.S_IFCHR, 0)
+  sys.lsetxattr(`${k}/renamed`, 'trusted.overlay.redirect', Buffer.from('old'))
+  sys.mknod(`${k}/renamed/gone`, fs.constants.S_IFCHR, 0)
+  fs.writeFileSync(`${oci}/.wh.old`, '')
+  sys.lsetxattr(`${oci}/renamed`, 'user.overlayts.redirect', Buffer.from('old'))
+  sys.lsetxattr(`${oci}/renamed`, 'user.overlayts.origin', Buffer.from('1:2'))
+  fs.writeFileSync(`${oci}/renamed/.wh.gone`, '')
+  for (const u of [k, oci]) fs.writeFileSync(`${u}/renamed/added`, 'added')
+  const listings: string[][] = []
+  for (const u of [k, oci]) {
+    const source = openStackSource({ options: [`lowerdir=${dir}/l,upperdir=${u}`] }, { index: 'off' })
+    const counts = emptyCounts()
+    const data: Buffer[] = []
+    await writeLayerTar(commitEntries(source, counts), new Writable({ write (c: Buffer, _e, cb) { data.push(c); cb() } }), false)
+    source.close()
+    t.equal(counts.redirectedDirs, 1, `${u}: one renamed dir`)
+    const { entries } = await readAll(Buffer.concat(data))
+    listings.push(entries.map(e => `${e.type} ${e.name}`))
+    t.same([...(entries.find(e => e.name === 'renamed/')?.xattrs.keys() ?? [])], [], `${u}: the redirect is not recorded`)
+  }
+  t.same(listings[0], ['file .wh.old', 'directory renamed/', 'file renamed/.wh..wh..opq', 'file renamed/a', 'file renamed/added', 'directory renamed/sub/', 'file renamed/sub/b'],
+    'kernel form: the merged content, the deleted file left out')
+  t.same(listings[1], listings[0], 'oci form: the same entries')
+})
+
 t.test('commit: a file that changes while it is committed fails the commit', async t => {
   const dir = t.testdir({ l: { a: 'a' }, u: { f: 'before', g: 'g' } })
   const { ChangedWhileCommitting } = await import('../../src/layers/commit.js')
