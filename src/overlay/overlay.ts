@@ -768,6 +768,22 @@ export class Overlay {
     return this.handle(fh).fd
   }
 
+  /**
+   * The merged path of an open handle's file, while that file is still there
+   * (the handle follows renames): undefined for a file with no name (unlinked
+   * while open, O_TMPFILE) or a name that now holds another object.
+   */
+  handlePath (fh: number): string | undefined {
+    const h = this.handles.get(fh)
+    if (h === undefined || h.rel.startsWith('\0')) return undefined
+    let node: Node | null
+    try {
+      node = this.resolver.resolve(h.rel)
+    } catch { return undefined }
+    if (node === null || this.attrOf(node).ino !== h.ino) return undefined
+    return h.rel
+  }
+
   /** The handles open at `rel`, detached from it: their file is about to lose its name (unlinked while open). */
   detachHandles (rel: string): number[] {
     return this.handles.detach(rel)

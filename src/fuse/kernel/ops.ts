@@ -95,11 +95,37 @@ export class KernelOps {
     return n
   }
 
-  /** The merged path of a node; ENOENT once it has no name left. */
+  /**
+   * The merged path of a node; ENOENT once it has no name left. A retired
+   * node has no name in the table, but the kernel still sends what its open
+   * files ask (fchmod, fchown, futimens, the xattr calls): it answers for the
+   * file they have open, at the name that file has now (its handles follow
+   * renames), which is the new node's.
+   */
   private rel (node: KNode): string {
-    const rel = this.nodes.path(node)
+    const rel = this.nodes.path(node) ?? (node.retired ? this.retiredRel(node) : undefined)
     if (rel === undefined) throw new FsError('ENOENT', `(node ${node.id}, removed)`, 'path')
     return rel
+  }
+
+  /** Where a retired node's file is now: the path of one of its open handles, if that file still has it. */
+  private retiredRel (node: KNode): string | undefined {
+    for (const fh of node.fhs) {
+      const rel = this.overlay.handlePath(fh)
+      if (rel !== undefined) return rel
+    }
+    return undefined
+  }
+
+  /**
+   * After a change through a retired node: the node now at its file's name
+   * (the kernel caches its attributes) did not see it.
+   */
+  private changedThrough (node: KNode): void {
+    if (!node.retired) return
+    const rel = this.retiredRel(node)
+    const now = rel === undefined ? undefined : this.nodeAt(rel)
+    if (now !== undefined && now !== node) this.session.invalidateAttr(now.id)
   }
 
   private childRel (parent: KNode, name: string): string {
@@ -269,6 +295,7 @@ export class KernelOps {
         const m = (valid & FATTR_MTIME) === 0 ? { sec: 0, nsec: UTIME_OMIT } : (valid & FATTR_MTIME_NOW) !== 0 ? { sec: 0, nsec: UTIME_NOW } : { sec: mtime, nsec: mtimensec }
         await ov.utimens(this.rel(node), a, m)
       }
+      this.changedThrough(node)
       return attrOut(this.attrOf(node, byFh ? fh : undefined), this.attrTimeout(node))
     })
 
@@ -455,6 +482,7 @@ export class KernelOps {
       const name = req.name()
       const value = Buffer.from(req.bytes(size))
       await ov.setxattr(this.rel(node), name, value, flags)
+      this.changedThrough(node)
       return undefined
     })
 
@@ -477,6 +505,7 @@ export class KernelOps {
     this.on(Op.REMOVEXATTR, async (req) => {
       const node = this.node(req.nodeid)
       await ov.removexattr(this.rel(node), req.name())
+      this.changedThrough(node)
       return undefined
     })
 
