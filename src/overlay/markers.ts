@@ -111,12 +111,5 @@ export function xattrsOf (ns: XattrNamespace): OverlayXattrs {
   return ns === 'user' ? USER_XATTRS : TRUSTED_XATTRS
 }
 
-// The kernel form's names, for code that knows only that form.
-export const OVERLAY_XATTR_PREFIX = TRUSTED_XATTRS.prefix
+// The kernel form's opaque marker, for code that knows only that form (unpack).
 export const OPAQUE_XATTR = TRUSTED_XATTRS.opaque
-export const REDIRECT_XATTR = TRUSTED_XATTRS.redirect
-export const ORIGIN_XATTR = TRUSTED_XATTRS.origin
-export function isEscapedXattr (name: string): boolean { return TRUSTED_XATTRS.isEscaped(name) }
-export function isPrivateXattr (name: string): boolean { return TRUSTED_XATTRS.isPrivate(name) }
-export function xattrNameOnDisk (name: string): string | 'EINVAL' | 'EOPNOTSUPP' { return TRUSTED_XATTRS.onDisk(name) }
-export function xattrNameThroughMount (name: string): string | undefined { return TRUSTED_XATTRS.throughMount(name) }
