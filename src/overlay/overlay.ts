@@ -224,15 +224,15 @@ export class Overlay {
 
   private listDir (node: Node): DirEntry[] {
     const out: DirEntry[] = []
-    const hidden = new Set<string>()
+    let hidden: Set<string> | undefined
     if (node.inUpper) {
       const upper = this.markers.list(node.phys)
       for (const [name, st] of upper.shown) out.push({ name, mode: Number(st.mode) & S_IFMT, ino: this.inodes.forUpper(node.phys + '/' + name, st) })
-      for (const name of upper.hidden) hidden.add(name)
+      hidden = upper.hidden
     }
     if (node.lowerRel !== undefined) {
       for (const [name, e] of this.resolver.lowerView.listing(node.lowerRel)) {
-        if (hidden.has(name)) continue
+        if (hidden?.has(name) === true) continue
         out.push({ name, mode: e.type, ino: this.inodes.number(e.dev, e.ino) })
       }
     }
