@@ -26,7 +26,7 @@ import { isWhiteoutStat } from './markers.js'
 import { FsError } from './errors.js'
 import type { Stats } from './sys/fs.js'
 import { sys } from './sys/fs.js'
-import { UpperMarkers } from './upper-markers.js'
+import type { UpperMarkers } from './upper-markers.js'
 
 export interface Node {
   /** The merged path ('' = root). */
@@ -49,8 +49,8 @@ export class Resolver {
   private readonly dirs = new Map<string, Node>()
   private readonly maxDirs = 50_000
 
-  /** `markers`: the upper's marker form (upper-form.ts); the kernel's unless told. */
-  constructor (private readonly stack: LayerStack, readonly lowerView: LowerView, private readonly markers: UpperMarkers = new UpperMarkers(sys, stack.work, 'kernel')) {}
+  /** `markers`: the upper's marker form (upper-form.ts). */
+  constructor (private readonly stack: LayerStack, readonly lowerView: LowerView, private readonly markers: UpperMarkers) {}
 
   get upper (): Layer | undefined { return this.stack.upper }
 
