@@ -17,6 +17,8 @@
 import { spawn, spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
+import type { MountInfo } from './mounts.js'
+import { mountInfo } from './mounts.js'
 
 export type StoreKind = 'overlayts' | 'fuse-overlayfs' | 'native'
 
@@ -118,15 +120,10 @@ export function busyboxTarball (dir: string): string {
   return tar
 }
 
-function mountsUnder (dir: string): Array<{ mp: string, fstype: string, dev: string }> {
-  const out: Array<{ mp: string, fstype: string, dev: string }> = []
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const f = line.split(' ')
-    if (f.length < 5) continue
-    const mp = f[4]!.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)))
-    if (mp === dir || mp.startsWith(dir + '/')) out.push({ mp, fstype: f[f.indexOf('-') + 1]!, dev: f[2]! })
-  }
-  return out.reverse().sort((a, b) => b.mp.length - a.mp.length)
+function mountsUnder (dir: string): MountInfo[] {
+  return mountInfo()
+    .filter((m) => m.mountpoint === dir || m.mountpoint.startsWith(dir + '/'))
+    .reverse().sort((a, b) => b.mountpoint.length - a.mountpoint.length)
 }
 
 /** Unmounts whatever is mounted under dir, deepest first, aborting FUSE connections that do not let go. */
@@ -135,11 +132,11 @@ export function unmountUnder (dir: string): void {
     const left = mountsUnder(dir)
     if (left.length === 0) return
     for (const m of left) {
-      if (spawnSync('umount', [m.mp], { stdio: 'ignore', timeout: 20_000 }).status === 0) continue
+      if (spawnSync('umount', [m.mountpoint], { stdio: 'ignore', timeout: 20_000 }).status === 0) continue
       if (m.fstype.startsWith('fuse')) {
         try { fs.writeFileSync(`/sys/fs/fuse/connections/${m.dev.split(':')[1]}/abort`, '1') } catch { /* not live */ }
       }
-      spawnSync('umount', ['-l', m.mp], { stdio: 'ignore', timeout: 20_000 })
+      spawnSync('umount', ['-l', m.mountpoint], { stdio: 'ignore', timeout: 20_000 })
     }
   }
 }
