@@ -6,11 +6,10 @@ import { createHash } from 'node:crypto'
 import * as fs from 'node:fs'
 
 export const RUN_DIR = process.env.OVERLAYTS_RUNDIR ?? '/run/overlayts'
-const DIR = RUN_DIR
 
 /** The run file of a mountpoint with this extension ('pid', 'json'). */
 export function runFileFor (merged: string, ext: string): string {
-  return `${DIR}/${createHash('sha256').update(merged).digest('hex').slice(0, 16)}.${ext}`
+  return `${RUN_DIR}/${createHash('sha256').update(merged).digest('hex').slice(0, 16)}.${ext}`
 }
 
 function fileFor (merged: string): string {
@@ -19,7 +18,7 @@ function fileFor (merged: string): string {
 
 export function writePidFile (merged: string): void {
   try {
-    fs.mkdirSync(DIR, { recursive: true })
+    fs.mkdirSync(RUN_DIR, { recursive: true })
     fs.writeFileSync(fileFor(merged), `${process.pid}\n`)
   } catch { /* umount then only waits for the mount to go */ }
 }
