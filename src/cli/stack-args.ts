@@ -45,7 +45,7 @@ export function stackRequestOf (a: StackArgs): StackRequest {
 }
 
 /** Opens the stack a tool was given, with a progress line (on a terminal) if an index gets built. */
-export async function openToolStack (a: StackArgs, opts: OpenOptions = {}): Promise<StackSource> {
+export async function openToolStack (a: StackArgs, opts: Pick<OpenOptions, 'index'> = {}): Promise<StackSource> {
   const { openStackSource } = await import('../layers/stack-source.js')
   const progress = progressLine()
   let started = false
@@ -55,7 +55,6 @@ export async function openToolStack (a: StackArgs, opts: OpenOptions = {}): Prom
       onIndexProgress: (n) => {
         if (!started) { progress.phase('building the lookup index', 0); started = true }
         progress.update(n)
-        opts.onIndexProgress?.(n)
       }
     })
   } finally {
