@@ -7,9 +7,10 @@
  * where the kernel follows no redirect). The layer tools walk layers
  * physically and ask this what each name is.
  */
-import { isWhiteoutStat, OCI_OPAQUE_MARKER, OCI_WHITEOUT_PREFIX, xattrsOf } from '../overlay/markers.js'
+import type { Layer } from '../overlay/layers.js'
+import { isOpaqueLowerDir, redirectOf as lowerRedirectOf } from '../overlay/lower-view.js'
+import { isWhiteoutStat, OCI_OPAQUE_MARKER, OCI_WHITEOUT_PREFIX } from '../overlay/markers.js'
 import type { Stats } from '../overlay/sys/fs.js'
-import { sys } from '../overlay/sys/fs.js'
 import type { UpperMarkers } from '../overlay/upper-markers.js'
 
 export interface LayerMarkers {
@@ -40,19 +41,14 @@ export function upperLayerMarkers (m: UpperMarkers): LayerMarkers {
   }
 }
 
-export function lowerLayerMarkers (form: 'kernel' | 'oci', xattrs: 'trusted' | 'user'): LayerMarkers {
-  const oci = form === 'oci'
-  const names = xattrsOf(xattrs)
+/** A lower as the core's lower view reads it (lower-view.ts: whiteouts undefined is the oci form; no redirect with userxattr). */
+export function lowerLayerMarkers (layer: Layer): LayerMarkers {
+  const oci = layer.whiteouts !== 'kernel'
   return {
     ociNames: oci,
     whitedOutBy: (name) => oci ? ociWhiteoutTarget(name) : undefined,
     isWhiteout: isWhiteoutStat,
-    isOpaque: (phys) => {
-      const v = sys.lgetxattr(phys, names.opaque)
-      if (v !== undefined && v.length === 1 && v[0] === 0x79) return true
-      return oci && sys.exists(phys + '/' + OCI_OPAQUE_MARKER)
-    },
-    // The kernel follows no redirect with userxattr (a user could forge one); the lower view neither.
-    redirectOf: (phys) => xattrs === 'user' ? undefined : sys.lgetxattr(phys, names.redirect)?.toString('latin1')
+    isOpaque: (phys) => isOpaqueLowerDir(layer, phys, oci),
+    redirectOf: (phys) => lowerRedirectOf(layer, phys)
   }
 }

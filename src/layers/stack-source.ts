@@ -148,7 +148,7 @@ export class StackSource {
     const upperMarkers = new UpperMarkers(sys, undefined, upperForm)
     const label = (l: Layer): SourceLayer => l.role === 'upper'
       ? { role: l.role, index: l.index, root: l.root, layer: l, label: 'upper', whiteouts: upperForm === 'oci' ? 'oci' : 'kernel', markers: upperLayerMarkers(upperMarkers) }
-      : { role: l.role, index: l.index, root: l.root, layer: l, label: `lower ${l.index}`, whiteouts: l.whiteouts ?? 'oci', markers: lowerLayerMarkers(l.whiteouts ?? 'oci', l.xattrs ?? 'trusted') }
+      : { role: l.role, index: l.index, root: l.root, layer: l, label: `lower ${l.index}`, whiteouts: l.whiteouts ?? 'oci', markers: lowerLayerMarkers(l) }
     this.upper = stack.upper === undefined ? undefined : label(stack.upper)
     this.lowers = stack.lowers.map(label)
     this.layers = this.upper === undefined ? this.lowers : [this.upper, ...this.lowers]

@@ -93,7 +93,8 @@ const S_IFMT = 0o170000n
 const S_IFDIR = 0o040000n
 export function isDirStat (st: Stats): boolean { return (st.mode & S_IFMT) === S_IFDIR }
 
-function isOpaqueLowerDir (layer: Layer, phys: string, oci: boolean): boolean {
+/** Is this dir of a lower opaque: the opaque xattr in the layer's namespace, or (oci form) the `.wh..wh..opq` marker. */
+export function isOpaqueLowerDir (layer: Layer, phys: string, oci: boolean): boolean {
   const v = sys.lgetxattr(phys, xattrsOf(layer.xattrs ?? 'trusted').opaque)
   if (v !== undefined && v.length === 1 && v[0] === 0x79 /* 'y' */) return true
   return oci && sys.exists(phys + '/' + OCI_OPAQUE_MARKER)
@@ -108,7 +109,7 @@ function ociForm (layer: Layer): boolean {
  * The redirect of a lower dir. With userxattr the kernel never follows one
  * (a user could forge it): nothing overlayts writes in that form has one.
  */
-function redirectOf (layer: Layer, phys: string): string | undefined {
+export function redirectOf (layer: Layer, phys: string): string | undefined {
   if (layer.xattrs === 'user') return undefined
   const v = sys.lgetxattr(phys, xattrsOf('trusted').redirect)
   return v === undefined ? undefined : v.toString('latin1')
