@@ -82,7 +82,7 @@ export async function whichCommand (argv: string[]): Promise<number> {
   }
   if (positionals.length === 0) throw new OptionError('usage: overlayts which [-o lowerdir=...] PATH...')
   const json = values.json === true
-  const sources = new Map<string, StackSource>()
+  const sources = new Map<string, { src: StackSource, explainer: WhichExplainer }>()
   const results: Which[] = []
   try {
     for (const given of positionals) {
@@ -96,15 +96,16 @@ export async function whichCommand (argv: string[]): Promise<number> {
         key = mountOf(abs)
         rel = mergedRel(path.relative(key, abs))
       }
-      let src = sources.get(key)
-      if (src === undefined) {
-        src = await openToolStack(key === '' ? { o: values.o, json } : { merged: key, json })
-        sources.set(key, src)
+      let one = sources.get(key)
+      if (one === undefined) {
+        const src = await openToolStack(key === '' ? { o: values.o, json } : { merged: key, json })
+        one = { src, explainer: new WhichExplainer(src) }
+        sources.set(key, one)
       }
-      results.push(new WhichExplainer(src).explain(rel))
+      results.push(one.explainer.explain(rel))
     }
   } finally {
-    for (const s of sources.values()) s.close()
+    for (const s of sources.values()) s.src.close()
   }
   if (json) writeJson(results.map(whichJson))
   else for (const w of results) process.stdout.write(whichText(w))
