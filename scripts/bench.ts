@@ -68,7 +68,7 @@ import { podmanTable, runPodmanBench, type PodmanRun } from './bench-lib/podman.
 import { runStarts, startsTable, type StartsRun } from './bench-lib/starts.js'
 import { buildRealLayers, countEntries, REAL_COMMANDS, REAL_QUICK, runRealCommand, type RealCommand, type RealLayers } from './bench-lib/real.js'
 import { lineChartSvg } from './bench-lib/svg.js'
-import { readPidFile } from '../src/cli/pidfile.js'
+import { readPidFile } from '../src/mount-config/pidfile.js'
 
 // ---------------------------------------------------------------- options
 

@@ -19,7 +19,7 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { readPidFile } from '../src/cli/pidfile.js'
+import { readPidFile } from '../src/mount-config/pidfile.js'
 
 const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'overlayts.js')
 const ENABLE_URING = '/sys/module/fuse/parameters/enable_uring'

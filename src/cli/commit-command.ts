@@ -12,7 +12,7 @@ import { commitEntries, emptyCounts } from '../layers/commit.js'
 import { writeLayerTar } from '../layers/tar-writer.js'
 import { parseArgs } from 'node:util'
 import { COMMIT_HELP } from './layer-help.js'
-import { OptionError } from './mount-options.js'
+import { OptionError } from '../mount-config/mount-options.js'
 import { openToolStack, STACK_FLAGS, stackArgsOf, type StackArgs } from './stack-args.js'
 
 export interface CommitArgs extends StackArgs {

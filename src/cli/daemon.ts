@@ -15,10 +15,10 @@ import { openStack, prepareWork } from '../overlay/stack.js'
 import type { UpperFormChoice } from '../overlay/upper-form.js'
 import { chooseUpperForm, lowerXattrNamespace } from '../overlay/upper-form.js'
 import { sys } from '../overlay/sys/fs.js'
-import { indexPath } from './index-path.js'
-import type { MountOptions } from './mount-options.js'
-import { mountRecordOf, removeMountRecord, writeMountRecord } from './mount-record.js'
-import { removePidFile, writePidFile } from './pidfile.js'
+import { indexPath } from '../mount-config/index-path.js'
+import type { MountOptions } from '../mount-config/mount-options.js'
+import { mountRecordOf, removeMountRecord, writeMountRecord } from '../mount-config/mount-record.js'
+import { removePidFile, writePidFile } from '../mount-config/pidfile.js'
 
 /** How long a mount serves from a scan of its layers before the index is checked or built. */
 const INDEX_DELAY_MS = 1000

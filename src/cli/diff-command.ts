@@ -8,7 +8,7 @@ import { diffSides, diffStack, formatChanges } from '../layers/diff.js'
 import { layerRef, stackJson, writeJson } from '../layers/report.js'
 import { parseArgs } from 'node:util'
 import { DIFF_HELP } from './layer-help.js'
-import { OptionError } from './mount-options.js'
+import { OptionError } from '../mount-config/mount-options.js'
 import { openToolStack, STACK_FLAGS, stackArgsOf } from './stack-args.js'
 
 export async function diffCommand (argv: string[]): Promise<number> {

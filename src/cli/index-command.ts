@@ -6,9 +6,9 @@ import * as fs from 'node:fs'
 import { buildIndex, indexMatches } from '../index/build.js'
 import { verifyIndexDeep } from '../index/verify.js'
 import { openStack } from '../overlay/stack.js'
-import { indexPathFor } from './index-path.js'
-import type { MountOptions } from './mount-options.js'
-import { OptionError } from './mount-options.js'
+import { indexPathFor } from '../mount-config/index-path.js'
+import type { MountOptions } from '../mount-config/mount-options.js'
+import { OptionError } from '../mount-config/mount-options.js'
 
 export async function indexCommand (action: string, opts: MountOptions): Promise<number> {
   const stack = openStack({ lowers: opts.lowers })

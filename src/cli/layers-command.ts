@@ -8,7 +8,7 @@ import { stackStats } from '../layers/layer-stats.js'
 import { layerRef, stackJson, writeJson } from '../layers/report.js'
 import { humanBytes, table } from './human.js'
 import { LAYERS_HELP } from './layer-help.js'
-import { OptionError } from './mount-options.js'
+import { OptionError } from '../mount-config/mount-options.js'
 import { progressLine } from './progress.js'
 import { openToolStack, STACK_FLAGS, stackArgsOf } from './stack-args.js'
 

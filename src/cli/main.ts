@@ -61,7 +61,7 @@ interface MountArgs {
 async function mountCommand (a: MountArgs, argv: string[]): Promise<number> {
   if (a.merged === undefined) throw new Error('missing MERGED (the mountpoint)')
   if (!a.foreground) return detachDaemon(argv)
-  const { parseMountOptions } = await import('./mount-options.js')
+  const { parseMountOptions } = await import('../mount-config/mount-options.js')
   const options = parseMountOptions(a.o)
   const merged = path.resolve(a.merged)
   // Started by detachDaemon: stdout is /dev/null, so without --log-file the log goes nowhere.
@@ -107,7 +107,7 @@ async function command (argv: string[]): Promise<number> {
     tooMany(1)
     const action = rest[0]
     if (action !== 'build' && action !== 'verify' && action !== 'drop') throw new Error('usage: overlayts index build|verify|drop -o lowerdir=...,workdir=W')
-    const { parseMountOptions } = await import('./mount-options.js')
+    const { parseMountOptions } = await import('../mount-config/mount-options.js')
     const { indexCommand } = await import('./index-command.js')
     return indexCommand(action, parseMountOptions(o))
   }

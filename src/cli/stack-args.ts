@@ -15,7 +15,7 @@
  * openToolStack shows a progress line on a terminal while an index is built.
  */
 import type { OpenOptions, StackRequest, StackSource } from '../layers/stack-source.js'
-import { OptionError } from './mount-options.js'
+import { OptionError } from '../mount-config/mount-options.js'
 import { progressLine } from './progress.js'
 
 export interface StackArgs {

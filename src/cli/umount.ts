@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { promisify } from 'node:util'
-import { readPidFile } from './pidfile.js'
+import { readPidFile } from '../mount-config/pidfile.js'
 
 const run = promisify(execFile)
 

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util'
 import { DEFAULT_LIMITS } from '../layers/tar-safety.js'
 import { unpackLayer, type WhiteoutForm } from '../layers/unpack.js'
 import { UNPACK_HELP } from './layer-help.js'
-import { OptionError } from './mount-options.js'
+import { OptionError } from '../mount-config/mount-options.js'
 
 export interface UnpackArgs {
   readonly layer: string

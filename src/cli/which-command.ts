@@ -14,7 +14,7 @@ import type { Copy, Which } from '../layers/which.js'
 import { WhichExplainer } from '../layers/which.js'
 import { humanBytes } from './human.js'
 import { WHICH_HELP } from './layer-help.js'
-import { OptionError } from './mount-options.js'
+import { OptionError } from '../mount-config/mount-options.js'
 import { openToolStack, STACK_FLAGS } from './stack-args.js'
 
 /** A merged path given on the command line, as a byte string without the leading '/'; '..' refused. */

@@ -2,7 +2,7 @@
  * Which layers a live mountpoint serves, for the layer tools:
  *
  * - an overlayts mount (fstype `fuse.overlayts`, or any FUSE mount with a
- *   mount record): its daemon's mount record (src/cli/mount-record.ts), the
+ *   mount record): its daemon's mount record (src/mount-config/mount-record.ts), the
  *   options resolved at mount and each lower's whiteout form as the daemon
  *   decided it. /proc/self/mountinfo shows a FUSE mount's FUSE options only,
  *   never its layers, so the daemon writes the record itself;
@@ -15,9 +15,9 @@
  */
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import type { MountRecord } from '../cli/mount-record.js'
-import { mountRecordPath, readMountRecord } from '../cli/mount-record.js'
-import { splitEscaped, unescape } from '../cli/mount-options.js'
+import type { MountRecord } from '../mount-config/mount-record.js'
+import { mountRecordPath, readMountRecord } from '../mount-config/mount-record.js'
+import { splitEscaped, unescape } from '../mount-config/mount-options.js'
 import type { WhiteoutForm } from '../overlay/layer-form.js'
 import type { UpperForm } from '../overlay/upper-form.js'
 

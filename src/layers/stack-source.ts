@@ -34,8 +34,8 @@
  */
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { parseMountOptions } from '../cli/mount-options.js'
-import { indexPathFor } from '../cli/index-path.js'
+import { parseMountOptions } from '../mount-config/mount-options.js'
+import { indexPathFor } from '../mount-config/index-path.js'
 import { buildIndex, indexMatches } from '../index/build.js'
 import { IndexedLowerView } from '../index/indexed-lower-view.js'
 import { displayPath } from '../overlay/bytes.js'

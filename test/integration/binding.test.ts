@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { run, runOk } from '../helpers/exec.js'
 import { mountOverlayts, type MountHandle, type TeardownHost } from '../helpers/mounts.js'
 import { tmpDir } from '../helpers/tmp.js'
-import { readPidFile } from '../../src/cli/pidfile.js'
+import { readPidFile } from '../../src/mount-config/pidfile.js'
 
 const USER = ['--reuid=1000', '--regid=1000', '--clear-groups']
 // stat(1) prints times in local time: compare them in UTC.

@@ -17,7 +17,7 @@ import { applyOp, formatOp, normalizeTimes, runSeeds } from '../helpers/ops.js'
 import { assertSameTree, snapshotTree, type SnapEntry } from '../helpers/snapshot.js'
 import { tmpDir } from '../helpers/tmp.js'
 import { lgetxattr } from '../../src/overlay/sys/xattr.js'
-import { mountRecordPath } from '../../src/cli/mount-record.js'
+import { mountRecordPath } from '../../src/mount-config/mount-record.js'
 
 async function view (merged: string): Promise<SnapEntry[]> {
   return normalizeTimes(await snapshotTree(merged, { xattrs: true, mtime: true }))

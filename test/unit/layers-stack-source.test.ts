@@ -11,8 +11,8 @@ process.env.OVERLAYTS_RUNDIR = runDir
 t.teardown(() => fs.rmSync(runDir, { recursive: true, force: true }))
 const { openStackSource } = await import('../../src/layers/stack-source.js')
 const { kernelOverlayLayers, liveStackOf, parseMountInfo } = await import('../../src/layers/live-mount.js')
-const { mountRecordOf, writeMountRecord, readMountRecord, removeMountRecord } = await import('../../src/cli/mount-record.js')
-const { parseMountOptions } = await import('../../src/cli/mount-options.js')
+const { mountRecordOf, writeMountRecord, readMountRecord, removeMountRecord } = await import('../../src/mount-config/mount-record.js')
+const { parseMountOptions } = await import('../../src/mount-config/mount-options.js')
 const { openStack } = await import('../../src/overlay/stack.js')
 
 const w = (p: string, s = 'x'): void => { fs.mkdirSync(path.dirname(p), { recursive: true }); fs.writeFileSync(p, s) }

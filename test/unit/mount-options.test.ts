@@ -1,5 +1,5 @@
 import t from 'tap'
-import { OptionError, parseMountOptions, splitEscaped } from '../../src/cli/mount-options.js'
+import { OptionError, parseMountOptions, splitEscaped } from '../../src/mount-config/mount-options.js'
 
 t.test('lowerdir list: leftmost is the top, \\: escapes a colon, relative paths resolve at mount time', async t => {
   const o = parseMountOptions(['lowerdir=/a:/b\\:c:rel,upperdir=u,workdir=/w'], '/cwd')
