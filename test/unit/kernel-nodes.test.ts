@@ -61,6 +61,14 @@ t.test('a forgotten node keeps its id for its object: by name, or revived for a 
   t.equal(nt.revive(f.id, d2, 'f', attr(11, S_IFREG), false), undefined, 'and the old id does not take the name over')
 })
 
+t.test('without file handles (no EXPORT_SUPPORT) a forgotten node is not remembered', async (t) => {
+  const nt = new NodeTable(() => false)
+  const f = nt.lookup(nt.root, 'f', attr(11, S_IFREG), false)
+  nt.forget(f.id, 1)
+  t.equal(nt.remembered(f.id), undefined, 'nothing kept')
+  t.not(nt.lookup(nt.root, 'f', attr(11, S_IFREG), false).id, f.id, 'the same object looked up again: a new id')
+})
+
 t.test('attach: a directory above a revived node, without a lookup', async (t) => {
   const nt = new NodeTable()
   const d = nt.attach(nt.root, 'd', attr(10, S_IFDIR))

@@ -80,7 +80,12 @@ export class NodeTable {
   private readonly byIno = new Map<bigint, KNode>()
   private nextId = ROOT_NODE_ID + 1
 
-  constructor () {
+  /**
+   * `remembers` says whether forgotten nodes are worth remembering: only when
+   * the kernel can send file handles (EXPORT_SUPPORT). Otherwise a forget
+   * builds no path and a lookup looks for no forgotten id.
+   */
+  constructor (private readonly remembers: () => boolean = () => true) {
     this.root = new KNode(ROOT_NODE_ID, 0n, S_IFDIR, false)
     this.root.nlookup = 1
     this.byId.set(ROOT_NODE_ID, this.root)
@@ -222,7 +227,7 @@ export class NodeTable {
     if (node === undefined || node === this.root) return
     node.nlookup -= n
     if (node.nlookup > 0) return
-    const path = this.path(node)
+    const path = this.remembers() ? this.path(node) : undefined
     if (path !== undefined) {
       this.forgotten.set(id, { path, ino: node.ino, type: node.type })
       this.forgottenAt.set(path, id)

@@ -60,7 +60,8 @@ interface DirHandle {
 }
 
 export class KernelOps {
-  readonly nodes = new NodeTable()
+  /** Forgotten nodes are remembered only where file handles can name them (EXPORT_SUPPORT negotiated). */
+  readonly nodes = new NodeTable(() => ((this.session.negotiated?.flags ?? 0n) & InitFlag.EXPORT_SUPPORT) !== 0n)
   private readonly dirs = new Map<number, DirHandle>()
   /** Nameless special files that live on in a lower layer (only a whiteout hides them): they keep their links. */
   private readonly whitedOut = new WeakSet<KNode>()
