@@ -44,6 +44,23 @@ function names (dir: string, rel = ''): string[] {
   return out
 }
 
+/**
+ * overlayts over the interop stack with its upper and work inside a kernel
+ * overlay mount (the "container"), logging to a file; `options` are extra
+ * daemon arguments.
+ */
+async function mountNested (t: Test, tmp: string, options: string[] = []) {
+  const c = { lower: join(tmp, 'c-lower'), upper: join(tmp, 'c-upper'), work: join(tmp, 'c-work'), root: join(tmp, 'c-root') }
+  for (const d of Object.values(c)) await mkdir(d)
+  await mountKernel(t, { lower: [c.lower], upper: c.upper, work: c.work, merged: c.root })
+  const stack = await buildStack(join(tmp, 'layers'), STACK, { form: 'kernel' })
+  const n = { upper: join(c.root, 'upper'), work: join(c.root, 'work'), merged: join(tmp, 'merged') }
+  for (const d of Object.values(n)) await mkdir(d)
+  const log = join(tmp, 'overlayts.log')
+  const o = await mountOverlayts(t, { lower: stack.lowers, upper: n.upper, work: n.work, merged: n.merged, extra: [...options, '--log-file', log] })
+  return { stack, n, log, o }
+}
+
 t.test('upper and work inside a kernel overlay mount: the oci form, same view as the kernel', async t => {
   const tmp = await tmpDir(t, 'nested')
   // The reference: the kernel's overlayfs on ordinary dirs.
@@ -56,14 +73,7 @@ t.test('upper and work inside a kernel overlay mount: the oci form, same view as
   await kernel.unmount()
 
   // The "container": a kernel overlay mount whose tree holds the nested upper and work.
-  const c = { lower: join(tmp, 'c-lower'), upper: join(tmp, 'c-upper'), work: join(tmp, 'c-work'), root: join(tmp, 'c-root') }
-  for (const d of Object.values(c)) await mkdir(d)
-  await mountKernel(t, { lower: [c.lower], upper: c.upper, work: c.work, merged: c.root })
-  const stack = await buildStack(join(tmp, 'layers'), STACK, { form: 'kernel' })
-  const n = { upper: join(c.root, 'upper'), work: join(c.root, 'work'), merged: join(tmp, 'merged') }
-  for (const d of Object.values(n)) await mkdir(d)
-  const log = join(tmp, 'overlayts.log')
-  const o = await mountOverlayts(t, { lower: stack.lowers, upper: n.upper, work: n.work, merged: n.merged, extra: ['--log-file', log] })
+  const { stack, n, log, o } = await mountNested(t, tmp)
   const mounted = readFileSync(log, 'utf8').split('\n').filter(l => l.includes('"msg":"mounted"')).map(l => JSON.parse(l) as { markers?: string, markersReason?: string })[0]
   t.equal(mounted?.markers, 'oci', `the daemon chose the oci form (${mounted?.markersReason ?? ''})`)
   t.equal((JSON.parse(readFileSync(mountRecordPath(n.merged), 'utf8')) as { upperForm?: string }).upperForm, 'oci', 'the mount record names the form (for the layer tools)')
@@ -100,14 +110,7 @@ t.test('the differential with the oci form forced (upper_form=oci): every answer
 
 t.test('a marker the upper refuses is answered with its errno and logged as an error (upper_form=kernel forced on an overlayfs)', async t => {
   const tmp = await tmpDir(t, 'nested-refused')
-  const c = { lower: join(tmp, 'c-lower'), upper: join(tmp, 'c-upper'), work: join(tmp, 'c-work'), root: join(tmp, 'c-root') }
-  for (const d of Object.values(c)) await mkdir(d)
-  await mountKernel(t, { lower: [c.lower], upper: c.upper, work: c.work, merged: c.root })
-  const stack = await buildStack(join(tmp, 'layers'), STACK, { form: 'kernel' })
-  const n = { upper: join(c.root, 'upper'), work: join(c.root, 'work'), merged: join(tmp, 'merged') }
-  for (const d of Object.values(n)) await mkdir(d)
-  const log = join(tmp, 'overlayts.log')
-  const o = await mountOverlayts(t, { lower: stack.lowers, upper: n.upper, work: n.work, merged: n.merged, extra: ['-o', 'upper_form=kernel', '--log-file', log] })
+  const { n, log, o } = await mountNested(t, tmp, ['-o', 'upper_form=kernel'])
   t.equal(applyOp(n.merged, { op: 'unlink', path: ['etc', 'old'] }), 'EPERM', 'the delete is refused with the upper\'s errno')
   await o.unmount()
   const errors = readFileSync(log, 'utf8').split('\n').filter(l => l.trim() !== '').map(l => JSON.parse(l) as { level: number, msg: string, marker?: string, form?: string, errno?: string, path?: string })
